@@ -1,0 +1,67 @@
+#include "common/build_event.hpp"
+
+#include <ctime>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+namespace kiwi {
+namespace {
+
+void append_field(std::string& out, std::string_view key, std::string_view value) {
+  out += ",\"";
+  out += key;
+  out += "\":";
+  // nlohmann's dump escapes control characters and invalid UTF-8 is replaced, not thrown.
+  out += nlohmann::json(std::string(value)).dump(-1, ' ', false,
+                                                  nlohmann::json::error_handler_t::replace);
+}
+
+}  // namespace
+
+std::string_view to_string(event_type t) {
+  switch (t) {
+    case event_type::build_queued: return "build.queued";
+    case event_type::stage_started: return "stage.started";
+    case event_type::stage_log: return "stage.log";
+    case event_type::stage_succeeded: return "stage.succeeded";
+    case event_type::stage_failed: return "stage.failed";
+    case event_type::build_succeeded: return "build.succeeded";
+    case event_type::build_failed: return "build.failed";
+  }
+  return "unknown";
+}
+
+long long unix_millis(std::chrono::system_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
+std::string format_timestamp(std::chrono::system_clock::time_point t) {
+  long long ms = unix_millis(t);
+  std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", tm.tm_year + 1900,
+                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms % 1000);
+}
+
+std::string event_json_prefix(const build_event& e) {
+  std::string out = "{\"v\":1";
+  out.reserve(256 + e.message.size());
+  append_field(out, "type", to_string(e.type));
+  append_field(out, "build_id", e.build_id);
+  append_field(out, "service", e.service);
+  append_field(out, "ref", e.ref);
+  append_field(out, "sha", e.sha);
+  append_field(out, "stage", e.stage);
+  append_field(out, "status", e.status);
+  append_field(out, "ts", format_timestamp(e.ts));
+  append_field(out, "message", e.message);
+  return out;
+}
+
+std::string event_json(const build_event& e, long long seq) {
+  return event_json_prefix(e) + ",\"seq\":" + std::to_string(seq) + "}";
+}
+
+}  // namespace kiwi

@@ -1,0 +1,46 @@
+#pragma once
+// The events Kiwi publishes for every state change of a build (docs/events.md):
+// {"v":1,"type","build_id","service","ref","sha","stage","status","ts","seq","message"}.
+// `seq` is assigned by Redis when the event is stored, so the JSON is produced here without it
+// and completed by the storing script (see job_queue).
+
+#include <chrono>
+#include <string>
+#include <string_view>
+
+namespace kiwi {
+
+enum class event_type {
+  build_queued,
+  stage_started,
+  stage_log,
+  stage_succeeded,
+  stage_failed,
+  build_succeeded,
+  build_failed
+};
+
+std::string_view to_string(event_type t);
+
+struct build_event {
+  event_type type = event_type::build_queued;
+  std::string build_id;
+  std::string service;
+  std::string ref;
+  std::string sha;
+  std::string stage;    // "clone", ...; empty for build-level events
+  std::string status;   // queued, running, succeeded, failed
+  std::string message;  // human-readable; never holds a secret
+  std::chrono::system_clock::time_point ts = std::chrono::system_clock::now();
+};
+
+// The event as JSON minus its closing brace and seq: `{"v":1,...,"message":"..."`.
+std::string event_json_prefix(const build_event& e);
+// The complete event for a given seq (what the storing script produces).
+std::string event_json(const build_event& e, long long seq);
+
+// RFC 3339 UTC with milliseconds: 2026-11-28T16:08:34.123Z
+std::string format_timestamp(std::chrono::system_clock::time_point t);
+long long unix_millis(std::chrono::system_clock::time_point t);
+
+}  // namespace kiwi

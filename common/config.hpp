@@ -1,0 +1,75 @@
+#pragma once
+// Kiwi's configuration: one JSON file shared by kiwid and kiwi-worker (docs/configuration.md).
+// Loading validates everything and throws config_error naming the key and what is wrong.
+
+#include <chrono>
+#include <cstddef>
+#include <filesystem>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace kiwi {
+
+struct config_error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct redis_endpoint {
+  std::string unix_path;  // set for unix:// URLs
+  std::string host;       // set for redis:// URLs
+  unsigned short port = 6379;
+  int db = 0;
+  std::string describe() const;  // for logs; never contains a password
+};
+
+struct service_config {
+  std::string name;
+  std::string git_url;
+  std::string branch;
+  std::string token;           // loaded from token or token_file; empty: anonymous
+  std::string git_username;    // user sent with the token
+  std::string webhook_secret;
+  bool build_tags = false;
+};
+
+struct http_config {
+  unsigned threads = 1;
+  std::size_t max_connections = 2048;
+  std::chrono::milliseconds header_timeout{10'000};
+  std::chrono::milliseconds body_timeout{30'000};
+  std::chrono::milliseconds idle_timeout{60'000};
+  std::chrono::milliseconds shutdown_grace{15'000};
+};
+
+struct worker_config {
+  unsigned concurrency = 4;
+  unsigned blocking_threads = 4;
+  std::chrono::seconds clone_timeout{30};
+  bool keep_workspaces = false;
+};
+
+struct kiwi_config {
+  std::string listen_host = "127.0.0.1";
+  unsigned short listen_port = 8080;
+  redis_endpoint redis;
+  std::filesystem::path data_dir;
+  std::size_t max_body_bytes = 10 * 1024 * 1024;
+  std::chrono::milliseconds redis_timeout{800};
+  http_config http;
+  worker_config worker;
+  std::vector<service_config> services;
+
+  const service_config* find_service(std::string_view name) const;
+};
+
+// Parses and validates a configuration document. base_dir resolves relative paths.
+kiwi_config parse_config(std::string_view json_text, const std::filesystem::path& base_dir);
+kiwi_config load_config(const std::filesystem::path& file);
+
+bool is_dns1123_label(std::string_view name);
+redis_endpoint parse_redis_url(std::string_view url);  // throws config_error
+
+}  // namespace kiwi

@@ -1,0 +1,135 @@
+#include "daemon/kiwid_app.hpp"
+
+#include <fstream>
+#include <list>
+#include <thread>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/as_tuple.hpp>
+#include <spdlog/spdlog.h>
+
+#include "common/service_notify.hpp"
+#include "daemon/listener.hpp"
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+namespace kiwi {
+
+// One I/O thread and everything it owns. Nothing here is touched from another thread except
+// through posts to `io`.
+struct kiwid_app::io_thread {
+  io_thread(const kiwi_config& config, metrics& stats, std::atomic<std::size_t>& open,
+            unsigned index)
+      : io(1),
+        redis(io.get_executor(), config.redis, "http-" + std::to_string(index)),
+        queue(redis, config.redis_timeout),
+        router{config, redis, queue, stats, open} {
+    registry.open = &open;
+  }
+
+  asio::io_context io;
+  redis_client redis;
+  job_queue queue;
+  router_context router;
+  session_registry registry;
+  std::optional<tcp::acceptor> acceptor;
+  std::thread thread;
+
+  // Stops accepting, closes idle connections, waits for in-flight requests until the
+  // deadline, then lets the thread's io_context run out of work.
+  asio::awaitable<void> drain(std::chrono::steady_clock::time_point deadline) {
+    registry.stopping = true;
+    boost::system::error_code ignored;
+    if (acceptor) {
+      acceptor->close(ignored);
+    }
+    for (auto* socket : registry.idle) {
+      socket->cancel(ignored);
+    }
+    asio::steady_timer tick(io);
+    while (registry.active > 0 && std::chrono::steady_clock::now() < deadline) {
+      tick.expires_after(std::chrono::milliseconds(10));
+      co_await tick.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+    if (registry.active > 0) {
+      spdlog::warn("shutdown: {} requests still running after http.shutdown_grace_ms; closing",
+                   registry.active);
+    }
+    redis.stop();
+    io.stop();
+  }
+};
+
+kiwid_app::kiwid_app(kiwi_config config) : config_(std::move(config)) {}
+kiwid_app::~kiwid_app() = default;
+
+int kiwid_app::run() {
+  metrics stats;
+  std::atomic<std::size_t> open{0};
+  std::list<io_thread> threads;
+  session_limits limits{config_.max_body_bytes, config_.http.header_timeout,
+                        config_.http.body_timeout, config_.http.idle_timeout};
+
+  unsigned short port = config_.listen_port;
+  for (unsigned i = 0; i < config_.http.threads; ++i) {
+    auto& t = threads.emplace_back(config_, stats, open, i);
+    t.acceptor.emplace(bind_acceptor(t.io, config_.listen_host, port));
+    port = t.acceptor->local_endpoint().port();  // the others share the (maybe picked) port
+  }
+  std::filesystem::create_directories(config_.data_dir);
+  {
+    std::ofstream(config_.data_dir / "kiwid.port") << port << "\n";
+  }
+  for (auto& t : threads) {
+    t.redis.start();
+    asio::co_spawn(t.io, run_listener(*t.acceptor, limits, config_.http.max_connections, t.router,
+                                      t.registry),
+                   asio::detached);
+    t.thread = std::thread([&t] { t.io.run(); });
+  }
+  spdlog::info("listening on {}:{} with {} I/O thread(s); Redis {}", config_.listen_host, port,
+               config_.http.threads, config_.redis.describe());
+
+  asio::io_context control(1);
+  asio::signal_set signals(control, SIGTERM, SIGINT);
+  asio::steady_timer watchdog(control);
+  auto interval = watchdog_interval();
+  std::function<void()> pet = [&] {
+    notify_watchdog();
+    watchdog.expires_after(*interval);
+    watchdog.async_wait([&](boost::system::error_code ec) {
+      if (!ec) {
+        pet();
+      }
+    });
+  };
+  if (interval) {
+    pet();
+  }
+  signals.async_wait([&](boost::system::error_code, int signo) {
+    spdlog::info("received {}; finishing in-flight requests (up to {} ms)",
+                 signo == SIGTERM ? "SIGTERM" : "SIGINT", config_.http.shutdown_grace.count());
+    notify_stopping();
+    watchdog.cancel();
+    auto deadline = std::chrono::steady_clock::now() + config_.http.shutdown_grace;
+    for (auto& t : threads) {
+      asio::co_spawn(t.io, t.drain(deadline), asio::detached);
+    }
+  });
+  notify_ready();
+  control.run();
+  for (auto& t : threads) {
+    t.thread.join();
+  }
+  spdlog::info("stopped");
+  return 0;
+}
+
+}  // namespace kiwi

@@ -1,0 +1,20 @@
+#pragma once
+// Accepts connections on one I/O thread's acceptor and starts a session for each, up to the
+// connection cap (connections beyond it are closed at once).
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include "daemon/http_session.hpp"
+
+namespace kiwi {
+
+boost::asio::awaitable<void> run_listener(boost::asio::ip::tcp::acceptor& acceptor,
+                                          session_limits limits, std::size_t max_connections,
+                                          router_context& router, session_registry& registry);
+
+// Binds host:port with SO_REUSEPORT so that several I/O threads can share one port.
+boost::asio::ip::tcp::acceptor bind_acceptor(boost::asio::io_context& io, const std::string& host,
+                                             unsigned short port);
+
+}  // namespace kiwi

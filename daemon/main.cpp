@@ -1,0 +1,71 @@
+// kiwid: receives GitHub/GitLab push webhooks, enqueues build jobs in Redis, serves health and
+// metrics. All logic lives in the kiwi_daemon library; this file only reads the command line.
+
+#include <cstring>
+#include <iostream>
+#include <string>
+
+#include <spdlog/spdlog.h>
+
+#include "common/config.hpp"
+#include "common/logging.hpp"
+#include "daemon/kiwid_app.hpp"
+
+namespace {
+
+void usage() {
+  std::cerr << "usage: kiwid --config FILE [--log-format text|json] [--check-config]\n";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string config_path;
+  std::string log_format = "text";
+  bool check_only = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--config" && i + 1 < argc) {
+      config_path = argv[++i];
+    } else if (arg == "--log-format" && i + 1 < argc) {
+      log_format = argv[++i];
+    } else if (arg == "--check-config") {
+      check_only = true;
+    } else if (arg == "--help" || arg == "-h") {
+      usage();
+      return 0;
+    } else {
+      std::cerr << "kiwid: unknown argument " << arg << "\n";
+      usage();
+      return 2;
+    }
+  }
+  if (config_path.empty()) {
+    usage();
+    return 2;
+  }
+  try {
+    kiwi::init_logging(kiwi::parse_log_format(log_format), "kiwid");
+  } catch (const std::exception& e) {
+    std::cerr << "kiwid: " << e.what() << "\n";
+    return 2;
+  }
+  kiwi::kiwi_config config;
+  try {
+    config = kiwi::load_config(config_path);
+  } catch (const kiwi::config_error& e) {
+    spdlog::error("invalid configuration {}: {}", config_path, e.what());
+    return 2;
+  }
+  if (check_only) {
+    std::cout << "configuration " << config_path << " is valid (" << config.services.size()
+              << " services)\n";
+    return 0;
+  }
+  try {
+    return kiwi::kiwid_app(std::move(config)).run();
+  } catch (const std::exception& e) {
+    spdlog::critical("kiwid cannot start: {}", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,146 @@
+#include "daemon/router.hpp"
+
+#include <boost/beast/http/verb.hpp>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "common/redis_keys.hpp"
+#include "daemon/webhook_intake.hpp"
+
+namespace asio = boost::asio;
+namespace http = boost::beast::http;
+
+namespace kiwi {
+namespace {
+
+using json = nlohmann::json;
+
+http_response method_not_allowed(const http_request& req, std::string_view allowed) {
+  auto res = error_response(req, 405,
+                            "method " + std::string(req.method_string()) +
+                                " is not allowed here; use " + std::string(allowed));
+  res.set(http::field::allow, allowed);
+  return res;
+}
+
+asio::awaitable<http_response> readyz(const http_request& req, router_context& ctx) {
+  auto r = co_await ctx.redis.command(redis_args("PING"), std::min(ctx.config.redis_timeout,
+                                                         std::chrono::milliseconds(500)));
+  if (!r) {
+    co_return json_response(req, 503,
+                            json{{"status", "not ready"},
+                                 {"reason", "Redis is unreachable: " + r.ec.message()}}
+                                .dump());
+  }
+  co_return json_response(req, 200, R"({"status":"ready"})");
+}
+
+asio::awaitable<http_response> metrics_page(const http_request& req, router_context& ctx) {
+  auto r = co_await ctx.redis.command(redis_args("HGETALL", keys::job_outcomes()), ctx.config.redis_timeout);
+  std::vector<std::pair<std::string, std::string>> outcomes;
+  for (std::size_t i = 0; r && i + 1 < r.value.elements.size(); i += 2) {
+    outcomes.emplace_back(r.value.elements[i].str, r.value.elements[i + 1].str);
+  }
+  http_response res{http::status::ok, req.version()};
+  res.set(http::field::server, "kiwid");
+  res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+  res.keep_alive(req.keep_alive());
+  res.body() = ctx.stats.render(outcomes, ctx.open_connections.load(), static_cast<bool>(r));
+  res.prepare_payload();
+  co_return res;
+}
+
+asio::awaitable<http_response> webhook(const http_request& req, router_context& ctx,
+                                       git_provider provider, std::string_view service_name) {
+  auto finish = [&](http_response res) {
+    ctx.stats.count_webhook(provider, res.result_int());
+    return res;
+  };
+  auto reject = [&](unsigned status, const std::string& message) {
+    spdlog::warn("webhook {} {}: {} {}", provider_name(provider), service_name, status, message);
+    return finish(error_response(req, status, message));
+  };
+  if (req.method() != http::verb::post) {
+    co_return reject(405, "method " + std::string(req.method_string()) +
+                              " is not allowed for webhooks; git servers POST them");
+  }
+  const service_config* service = ctx.config.find_service(service_name);
+  if (service == nullptr) {
+    co_return reject(404, "unknown service \"" + std::string(service_name) +
+                              "\": check the service name at the end of the webhook URL");
+  }
+  webhook_decision decision =
+      inspect_webhook(provider, *service, req, std::chrono::system_clock::now());
+  if (!decision.job) {
+    if (decision.is_error()) {
+      co_return reject(decision.status, json::parse(decision.body)["error"].get<std::string>());
+    }
+    ctx.stats.count_decision("ignored");
+    co_return finish(json_response(req, decision.status, std::move(decision.body)));
+  }
+
+  auto started = std::chrono::steady_clock::now();
+  auto [ec, outcome] = co_await ctx.queue.enqueue(*decision.job);
+  if (ec) {
+    std::string message = "the job queue is unavailable (" + ec.message() +
+                          "); nothing was queued, the git server should retry";
+    spdlog::warn("webhook {} {}: 503 {}", provider_name(provider), service_name, message);
+    auto res = error_response(req, 503, message);
+    res.set(http::field::retry_after, "5");
+    co_return finish(std::move(res));
+  }
+  ctx.stats.observe_enqueue(std::chrono::steady_clock::now() - started);
+  if (!outcome.created) {
+    ctx.stats.count_decision("duplicate");
+    co_return finish(json_response(
+        req, 200, json{{"status", "duplicate"}, {"build_id", outcome.build_id}}.dump()));
+  }
+  ctx.stats.count_decision("queued");
+  spdlog::info("build {} queued: {} {} {} ({})", outcome.build_id, service->name,
+               decision.job->queued_event.ref, decision.job->queued_event.sha,
+               provider_name(provider));
+  co_return finish(json_response(
+      req, 202,
+      json{{"status", "queued"}, {"build_id", outcome.build_id}, {"number", outcome.number}}
+          .dump()));
+}
+
+}  // namespace
+
+asio::awaitable<http_response> handle_request(const http_request& req, router_context& ctx) {
+  std::string_view target(req.target().data(), req.target().size());
+  if (auto q = target.find('?'); q != std::string_view::npos) {
+    target = target.substr(0, q);
+  }
+  for (auto [prefix, provider] : {std::pair{std::string_view("/hooks/github/"), git_provider::github},
+                                  std::pair{std::string_view("/hooks/gitlab/"), git_provider::gitlab}}) {
+    if (target.starts_with(prefix)) {
+      co_return co_await webhook(req, ctx, provider, target.substr(prefix.size()));
+    }
+  }
+  const bool get = req.method() == http::verb::get || req.method() == http::verb::head;
+  if (target == "/healthz") {
+    if (!get) {
+      co_return method_not_allowed(req, "GET");
+    }
+    co_return json_response(req, 200, R"({"status":"ok"})");
+  }
+  if (target == "/readyz") {
+    if (!get) {
+      co_return method_not_allowed(req, "GET");
+    }
+    co_return co_await readyz(req, ctx);
+  }
+  if (target == "/metrics") {
+    if (!get) {
+      co_return method_not_allowed(req, "GET");
+    }
+    co_return co_await metrics_page(req, ctx);
+  }
+  co_return error_response(req, 404,
+                           "no such endpoint " + std::string(target) +
+                               "; webhooks go to /hooks/github/<service> or "
+                               "/hooks/gitlab/<service>");
+}
+
+}  // namespace kiwi

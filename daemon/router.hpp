@@ -1,0 +1,30 @@
+#pragma once
+// kiwid's request handling: request in, response out. No sockets here; the http_session does
+// the I/O. Handlers that need Redis await it through the per-thread context.
+
+#include <atomic>
+#include <cstddef>
+
+#include <boost/asio/awaitable.hpp>
+
+#include "common/config.hpp"
+#include "common/job_queue.hpp"
+#include "common/redis_client.hpp"
+#include "daemon/http_types.hpp"
+#include "daemon/metrics.hpp"
+
+namespace kiwi {
+
+// Everything a handler may use; one per I/O thread (redis and queue belong to that thread).
+struct router_context {
+  const kiwi_config& config;
+  redis_client& redis;
+  job_queue& queue;
+  metrics& stats;
+  const std::atomic<std::size_t>& open_connections;
+};
+
+boost::asio::awaitable<http_response> handle_request(const http_request& request,
+                                                     router_context& context);
+
+}  // namespace kiwi

@@ -1,0 +1,59 @@
+#include <doctest/doctest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "common/build_event.hpp"
+#include "common/build_id.hpp"
+
+TEST_CASE("an event serialises to the documented schema") {
+  kiwi::build_event e;
+  e.type = kiwi::event_type::stage_succeeded;
+  e.build_id = "01jd";
+  e.service = "user-api";
+  e.ref = "refs/heads/main";
+  e.sha = std::string(40, 'a');
+  e.stage = "clone";
+  e.status = "succeeded";
+  e.message = "line with \"quotes\"\nand a newline";
+  e.ts = std::chrono::system_clock::time_point(std::chrono::milliseconds(1764345600123));
+  auto j = nlohmann::json::parse(kiwi::event_json(e, 7));
+  CHECK(j["v"] == 1);
+  CHECK(j["type"] == "stage.succeeded");
+  CHECK(j["build_id"] == "01jd");
+  CHECK(j["service"] == "user-api");
+  CHECK(j["ref"] == "refs/heads/main");
+  CHECK(j["sha"] == std::string(40, 'a'));
+  CHECK(j["stage"] == "clone");
+  CHECK(j["status"] == "succeeded");
+  CHECK(j["ts"] == "2025-11-28T16:00:00.123Z");
+  CHECK(j["seq"] == 7);
+  CHECK(j["message"] == "line with \"quotes\"\nand a newline");
+  CHECK(j.size() == 11);
+}
+
+TEST_CASE("the prefix is the event without its seq and closing brace") {
+  kiwi::build_event e;
+  e.message = "x";
+  auto prefix = kiwi::event_json_prefix(e);
+  CHECK(prefix.back() != '}');
+  CHECK(prefix + ",\"seq\":3}" == kiwi::event_json(e, 3));
+}
+
+TEST_CASE("invalid UTF-8 in a log line does not break the event") {
+  kiwi::build_event e;
+  e.message = std::string("bad \xff byte");
+  CHECK_NOTHROW(nlohmann::json::parse(kiwi::event_json(e, 1)));
+}
+
+TEST_CASE("build ids are 26 characters and sort by time") {
+  using namespace std::chrono;
+  auto t = system_clock::time_point(milliseconds(1764345600000));
+  auto a = kiwi::new_build_id(t, 5);
+  auto b = kiwi::new_build_id(t + milliseconds(1), 0);
+  CHECK(a.size() == 26);
+  CHECK(a < b);
+  CHECK(kiwi::new_build_id() != kiwi::new_build_id());
+  for (char c : kiwi::new_build_id()) {
+    CHECK(((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z')));
+  }
+}

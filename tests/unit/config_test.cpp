@@ -1,0 +1,123 @@
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "common/config.hpp"
+
+using kiwi::config_error;
+using kiwi::parse_config;
+
+namespace {
+
+const std::filesystem::path base = "/tmp";
+
+std::string with_service(const std::string& service_fields) {
+  return R"({"redis":"unix:///tmp/r.sock","data_dir":"/tmp/kiwi","services":[{)" +
+         service_fields + "}]}";
+}
+
+const std::string good_service =
+    R"("name":"user-api","git_url":"https://gitlab.com/company/user-api.git",)"
+    R"("branch":"main","webhook_secret":"0123456789abcdef")";
+
+std::string error_of(const std::string& json) {
+  try {
+    parse_config(json, base);
+  } catch (const config_error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST_CASE("a minimal config gets the documented defaults") {
+  auto c = parse_config(with_service(good_service), base);
+  CHECK(c.listen_host == "127.0.0.1");
+  CHECK(c.listen_port == 8080);
+  CHECK(c.redis.unix_path == "/tmp/r.sock");
+  CHECK(c.max_body_bytes == 10 * 1024 * 1024);
+  CHECK(c.worker.concurrency == 4);
+  REQUIRE(c.services.size() == 1);
+  CHECK(c.services[0].git_username == "oauth2");
+  CHECK_FALSE(c.services[0].build_tags);
+  CHECK(c.find_service("user-api") != nullptr);
+  CHECK(c.find_service("other") == nullptr);
+}
+
+TEST_CASE("redis URLs: unix socket and host:port/db") {
+  auto ep = kiwi::parse_redis_url("redis://10.0.0.5:6380/3");
+  CHECK(ep.host == "10.0.0.5");
+  CHECK(ep.port == 6380);
+  CHECK(ep.db == 3);
+  CHECK(kiwi::parse_redis_url("redis://localhost").port == 6379);
+  CHECK_THROWS_AS(kiwi::parse_redis_url("http://localhost:6379"), config_error);
+  CHECK_THROWS_AS(kiwi::parse_redis_url("redis://localhost:99999"), config_error);
+  CHECK_THROWS_AS(kiwi::parse_redis_url("unix://relative.sock"), config_error);
+}
+
+TEST_CASE("service names must be DNS-1123 labels") {
+  CHECK(kiwi::is_dns1123_label("user-api"));
+  CHECK(kiwi::is_dns1123_label("payment-service"));
+  CHECK(kiwi::is_dns1123_label("a1"));
+  CHECK_FALSE(kiwi::is_dns1123_label("User-Api"));
+  CHECK_FALSE(kiwi::is_dns1123_label("-api"));
+  CHECK_FALSE(kiwi::is_dns1123_label("api-"));
+  CHECK_FALSE(kiwi::is_dns1123_label("user_api"));
+  CHECK_FALSE(kiwi::is_dns1123_label(std::string(64, 'a')));
+  CHECK_FALSE(kiwi::is_dns1123_label(""));
+  // The error names the key and says what a valid name looks like.
+  auto e = error_of(with_service(R"("name":"User_API","git_url":"https://x/y.git",)"
+                                 R"("branch":"main","webhook_secret":"0123456789abcdef")"));
+  CHECK(e.find("services[0].name") != std::string::npos);
+  CHECK(e.find("DNS-1123") != std::string::npos);
+}
+
+TEST_CASE("invalid configs name the key and the problem") {
+  // Missing required keys.
+  CHECK(error_of(R"({"data_dir":"/tmp"})").find("\"redis\": is required") != std::string::npos);
+  CHECK(error_of(R"({"redis":"unix:///tmp/r.sock"})").find("\"data_dir\": is required") !=
+        std::string::npos);
+  // A typo is not silently ignored.
+  CHECK(error_of(R"({"redis":"unix:///tmp/r.sock","data_dir":"/tmp","max_body_byte":5})")
+            .find("max_body_byte") != std::string::npos);
+  // Wrong types and ranges.
+  CHECK(error_of(R"({"redis":"unix:///tmp/r.sock","data_dir":"/tmp","worker":{"concurrency":0}})")
+            .find("worker.concurrency") != std::string::npos);
+  CHECK(error_of(R"({"redis":"unix:///tmp/r.sock","data_dir":"/tmp","listen":"8080"})")
+            .find("\"listen\"") != std::string::npos);
+  CHECK(error_of("{not json").find("not valid JSON") != std::string::npos);
+  // Service problems name the service.
+  CHECK(error_of(with_service(good_service + R"(,"token":"a","token_file":"/x")"))
+            .find("either") != std::string::npos);
+  CHECK(error_of(with_service(R"("name":"a","git_url":"ftp://x/y.git","branch":"main",)"
+                              R"("webhook_secret":"0123456789abcdef")"))
+            .find("services[a].git_url") != std::string::npos);
+  CHECK(error_of(with_service(R"("name":"a","git_url":"https://x/y.git","branch":"main",)"
+                              R"("webhook_secret":"short")"))
+            .find("services[a].webhook_secret") != std::string::npos);
+  CHECK(error_of(with_service(R"("name":"a","git_url":"https://x/y.git","branch":"main")"))
+            .find("services[a].webhook_secret\": is required") != std::string::npos);
+  CHECK(error_of(with_service(good_service + R"(,"build_tags":"yes")"))
+            .find("build_tags\": must be true or false") != std::string::npos);
+}
+
+TEST_CASE("a token is read from token_file and never echoed in errors") {
+  auto dir = std::filesystem::temp_directory_path() / "kiwi-config-test";
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "tok") << "glpat-SECRET-123\n";
+  auto c = parse_config(with_service(good_service + R"(,"token_file":"tok")"), dir);
+  CHECK(c.services[0].token == "glpat-SECRET-123");
+  auto e = error_of(with_service(good_service + R"(,"token":"glpat-SECRET-123","token_file":"x")"));
+  CHECK(e.find("glpat-SECRET-123") == std::string::npos);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("GitHub URLs default to the x-access-token user") {
+  auto c = parse_config(
+      with_service(R"("name":"a","git_url":"https://github.com/o/r.git","branch":"main",)"
+                   R"("webhook_secret":"0123456789abcdef")"),
+      base);
+  CHECK(c.services[0].git_username == "x-access-token");
+}

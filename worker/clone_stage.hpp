@@ -1,0 +1,60 @@
+#pragma once
+// The clone stage: keep one bare mirror per service, fetch into it incrementally, and check out
+// the exact pushed commit into a per-build workspace. Blocking (libgit2): run it on the worker's
+// blocking pool, never on an I/O thread.
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <variant>
+
+namespace kiwi {
+
+struct clone_request {
+  std::string service;
+  std::string git_url;    // https, http, git://, ssh or file://
+  std::string branch;     // the branch the commit must be on (empty for a tag build)
+  std::string ref;        // the pushed ref, e.g. refs/heads/main or refs/tags/v1
+  std::string sha;        // 40-hex commit to check out
+  std::string username;   // https user for the token ("oauth2" GitLab, "x-access-token" GitHub)
+  std::string token;      // empty: anonymous
+  std::filesystem::path mirror_dir;  // data_dir/mirrors/<service>.git
+  std::filesystem::path workspace;   // data_dir/workspaces/<build_id>; must not exist yet
+  std::chrono::milliseconds timeout{std::chrono::seconds(30)};
+  const std::atomic<bool>* cancel = nullptr;          // set by another thread to abort
+  std::function<void(std::string_view line)> on_progress;  // throttled, never sees the token
+};
+
+struct clone_result {
+  std::string sha;           // the commit checked out
+  std::string tree;          // its tree id
+  std::size_t files = 0;     // files written to the workspace
+  bool fetched = false;      // false when the mirror already had the commit
+};
+
+enum class clone_errc {
+  authentication_failed,
+  repository_not_found,
+  connection_timeout,
+  certificate_invalid,
+  commit_not_found,
+  cancelled,
+  other
+};
+
+struct clone_error {
+  clone_errc code;
+  std::string message;  // what the user reads; never contains the token
+};
+
+using clone_outcome = std::variant<clone_result, clone_error>;
+
+clone_outcome run_clone(const clone_request& request);
+
+// The username to send with a token when the service does not name one.
+std::string default_git_username(std::string_view git_url);
+
+}  // namespace kiwi
