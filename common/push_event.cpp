@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <initializer_list>
 #include <optional>
 
 namespace kiwi {
@@ -46,6 +47,15 @@ std::string first_line(std::string_view message) {
     line.remove_suffix(1);
   }
   return std::string(line);
+}
+
+// A payload value quoted for an error message, cut short so that errors stay short.
+std::string quote_excerpt(std::string_view value) {
+  constexpr std::size_t max_length = 80;
+  if (value.size() > max_length) {
+    return "\"" + std::string(value.substr(0, max_length)) + "...\"";
+  }
+  return "\"" + std::string(value) + "\"";
 }
 
 std::string lacks(std::string_view path) {
@@ -151,9 +161,49 @@ std::string parse_error_text(std::string_view body) {
   return "body is not valid JSON: " + std::string(what);
 }
 
-// Parses body into a JSON object, or sets error.
-std::optional<json> parse_object(std::string_view body, std::string& error) {
-  json doc = json::parse(body, nullptr, false);
+// The members Kiwi reads; the parser skips all others (most of a payload) without building them.
+struct kept_members {
+  std::initializer_list<std::string_view> top;  // members of the payload object
+  std::initializer_list<std::pair<std::string_view, std::string_view>> nested;  // parent, member
+};
+
+const kept_members github_members = {
+    {"ref", "before", "after", "deleted", "commits", "head_commit", "pusher", "repository"},
+    {{"head_commit", "message"}, {"pusher", "name"}, {"repository", "full_name"}}};
+
+const kept_members gitlab_members = {
+    {"object_kind", "ref", "before", "after", "commits", "total_commits_count", "user_username",
+     "project"},
+    {{"project", "path_with_namespace"}}};
+
+bool contains(std::initializer_list<std::string_view> names, std::string_view name) {
+  return std::find(names.begin(), names.end(), name) != names.end();
+}
+
+// Parses body into a JSON object holding only the kept members, or sets error.
+std::optional<json> parse_object(std::string_view body, const kept_members& kept,
+                                 std::string& error) {
+  std::string parent;  // the payload member being parsed
+  auto filter = [&kept, &parent](int depth, json::parse_event_t event, json& parsed) {
+    if (event != json::parse_event_t::key) {
+      return true;
+    }
+    const auto& name = parsed.get_ref<const std::string&>();
+    switch (depth) {
+      case 1:
+        parent = name;
+        return contains(kept.top, name);
+      case 2:
+        return std::find(kept.nested.begin(), kept.nested.end(),
+                         std::pair<std::string_view, std::string_view>(parent, name)) !=
+               kept.nested.end();
+      case 3:  // members of commits[i]
+        return parent == "commits" && (name == "id" || name == "message");
+      default:
+        return false;
+    }
+  };
+  json doc = json::parse(body, filter, false);
   if (doc.is_discarded()) {
     error = parse_error_text(body);
     return std::nullopt;
@@ -177,7 +227,7 @@ std::optional<std::string> parse_common(const json& doc, push_event& ev,
   } else if (ref.starts_with(tags_prefix) && ref.size() > tags_prefix.size()) {
     ev.tag = std::string(ref.substr(tags_prefix.size()));
   } else {
-    return "\"ref\" is not refs/heads/<branch> or refs/tags/<tag>: \"" + ev.ref + "\"";
+    return "\"ref\" is not refs/heads/<branch> or refs/tags/<tag>: " + quote_excerpt(ev.ref);
   }
 
   for (auto [key, out] : std::array<std::pair<const char*, std::string*>, 2>{
@@ -233,7 +283,7 @@ std::string message_of(const json& commit) {
 
 push_parse_result parse_github_push(std::string_view body) {
   std::string error;
-  auto doc = parse_object(body, error);
+  auto doc = parse_object(body, github_members, error);
   if (!doc) {
     return error;
   }
@@ -270,7 +320,7 @@ push_parse_result parse_github_push(std::string_view body) {
 
 push_parse_result parse_gitlab_push(std::string_view body) {
   std::string error;
-  auto doc = parse_object(body, error);
+  auto doc = parse_object(body, gitlab_members, error);
   if (!doc) {
     return error;
   }
@@ -279,7 +329,7 @@ push_parse_result parse_gitlab_push(std::string_view body) {
     return *e;
   }
   if (!kind.empty() && kind != "push" && kind != "tag_push") {
-    return "\"object_kind\" is \"" + kind + "\", not \"push\" or \"tag_push\"";
+    return "\"object_kind\" is " + quote_excerpt(kind) + ", not \"push\" or \"tag_push\"";
   }
 
   push_event ev;

@@ -61,6 +61,15 @@ asio::awaitable<void> run_http_session(asio::ip::tcp::socket socket, session_lim
       // The first request gets the header deadline; a kept-alive connection the idle one.
       stream.expires_after(first ? limits.header_timeout : limits.idle_timeout);
       auto [ec, n] = co_await http::async_read_header(stream, buffer, parser, use_tuple);
+      if (ec == http::error::body_limit) {  // a declared Content-Length over the limit
+        auto res = error_response(bare_request(11), 413,
+                                  "body exceeds max_body_bytes (" +
+                                      std::to_string(limits.max_body_bytes) + " bytes)");
+        spdlog::warn("{} {}: 413 body too large", parser.get().method_string(),
+                     parser.get().target());
+        co_await http::async_write(stream, res, use_tuple);
+        break;
+      }
       if (ec == http::error::header_limit) {
         auto res = error_response(bare_request(11), 431, "request headers exceed 16 KiB");
         co_await http::async_write(stream, res, use_tuple);
@@ -107,12 +116,15 @@ asio::awaitable<void> run_http_session(asio::ip::tcp::socket socket, session_lim
       co_await http::async_write(stream, res, use_tuple);
       break;
     }
-    if (ec) {
-      if (ec != beast::error::timeout && ec != http::error::end_of_stream &&
-          ec != asio::error::operation_aborted) {
-        spdlog::debug("http: reading request: {}", ec.message());
-      }
+    if (ec && ec.category() == http::make_error_code(http::error::bad_method).category() &&
+        ec != http::error::end_of_stream && ec != http::error::partial_message) {
+      auto res = error_response(bare_request(header.version()), 400,
+                                "malformed HTTP request body (" + ec.message() + ")");
+      co_await http::async_write(stream, res, use_tuple);
       break;
+    }
+    if (ec) {
+      break;  // the peer went away or the body deadline passed
     }
     http_request request = parser.release();
     http_response response = co_await handle_request(request, router);

@@ -8,18 +8,19 @@
 
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/this_coro.hpp>
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 namespace kiwi {
 
+// Not itself a coroutine (GCC 12 mishandles lambda arguments of coroutines): it returns the
+// awaitable operation. `home` is the executor the caller resumes on.
 template <class F, class R = std::invoke_result_t<F&>>
-boost::asio::awaitable<R> run_blocking(boost::asio::thread_pool& pool, F work) {
+boost::asio::awaitable<R> run_blocking(boost::asio::thread_pool& pool,
+                                       boost::asio::any_io_executor home, F work) {
   namespace asio = boost::asio;
-  auto home = co_await asio::this_coro::executor;
-  co_return co_await asio::async_initiate<decltype(asio::use_awaitable),
-                                          void(std::exception_ptr, R)>(
+  return asio::async_initiate<decltype(asio::use_awaitable), void(std::exception_ptr, R)>(
       [&pool, home, work = std::move(work)](auto handler) mutable {
         asio::post(pool, [home, work = std::move(work), handler = std::move(handler)]() mutable {
           std::exception_ptr error;

@@ -84,8 +84,12 @@ asio::awaitable<bool> job_runner::record(const build_event& event, const field_l
 asio::awaitable<void> job_runner::fail_build(const queued_job& job, const build_event& base,
                                              std::string message) {
   spdlog::warn("build {} ({}) failed: {}", job.build_id, base.service, message);
-  co_await record(make_event(base, event_type::build_failed, "", "failed", message),
-                  build_failed_fields(message), acknowledge{job.entry_id, "failed"});
+  // Named locals, not temporaries, in co_await expressions: GCC 12 destroys such temporaries
+  // twice.
+  const build_event event = make_event(base, event_type::build_failed, "", "failed", message);
+  const field_list fields = build_failed_fields(message);
+  const std::optional<acknowledge> ack = acknowledge{job.entry_id, "failed"};
+  co_await record(event, fields, ack);
 }
 
 asio::awaitable<void> job_runner::run(queued_job job) {
@@ -99,23 +103,27 @@ asio::awaitable<void> job_runner::run(queued_job job) {
     // Undecodable job: nothing can run. (Dead-lettering arrives with the reliable queue.)
     spdlog::error("job {} lacks build/service/sha; acknowledging it as failed", job.entry_id);
     if (!job.build_id.empty()) {
-      co_await fail_build(job, base, "the job could not be decoded (missing service or sha)");
+      const std::string message = "the job could not be decoded (missing service or sha)";
+      co_await fail_build(job, base, message);
     }
     co_return;
   }
   const service_config* service = config_.find_service(base.service);
   if (service == nullptr) {
-    co_await fail_build(job, base,
-                        "service \"" + base.service +
-                            "\" is not in this worker's configuration; give kiwid and every "
-                            "kiwi-worker the same services");
+    const std::string message = "service \"" + base.service +
+                                "\" is not in this worker's configuration; give kiwid and "
+                                "every kiwi-worker the same services";
+    co_await fail_build(job, base, message);
     co_return;
   }
 
   spdlog::info("build {} started: {} {} {}", job.build_id, base.service, base.ref, base.sha);
-  if (!co_await record(make_event(base, event_type::stage_started, "clone", "running",
-                                  "cloning " + base.ref + " at " + base.sha.substr(0, 12)),
-                       stage_started_fields("clone"))) {
+  const std::optional<acknowledge> no_ack;
+  const build_event started_event =
+      make_event(base, event_type::stage_started, "clone", "running",
+                 "cloning " + base.ref + " at " + base.sha.substr(0, 12));
+  const field_list started_fields = stage_started_fields("clone");
+  if (!co_await record(started_event, started_fields, no_ack)) {
     co_return;
   }
 
@@ -143,15 +151,16 @@ asio::awaitable<void> job_runner::run(queued_job job) {
     asio::post(executor, [this, log = std::move(log)]() { queue_.record_detached(log); });
   };
   const auto started = std::chrono::steady_clock::now();
-  clone_outcome outcome =
-      co_await run_blocking(blocking_, [&request]() { return run_clone(request); });
+  auto clone = [&request]() { return run_clone(request); };
+  clone_outcome outcome = co_await run_blocking(blocking_, executor, clone);
   const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
       std::chrono::steady_clock::now() - started);
 
   if (auto* error = std::get_if<clone_error>(&outcome)) {
-    if (co_await record(make_event(base, event_type::stage_failed, "clone", "failed",
-                                   error->message),
-                        stage_finished_fields("clone", "failed"))) {
+    const build_event failed_event =
+        make_event(base, event_type::stage_failed, "clone", "failed", error->message);
+    const field_list failed_fields = stage_finished_fields("clone", "failed");
+    if (co_await record(failed_event, failed_fields, no_ack)) {
       co_await fail_build(job, base, error->message);
     }
   } else {
@@ -161,22 +170,25 @@ asio::awaitable<void> job_runner::run(queued_job job) {
                                       result.fetched ? "" : ", from the mirror without a fetch");
     field_list fields = stage_finished_fields("clone", "succeeded");
     fields.emplace_back("tree", result.tree);
-    if (co_await record(make_event(base, event_type::stage_succeeded, "clone", "succeeded",
-                                   message),
-                        fields)) {
+    const build_event succeeded_event =
+        make_event(base, event_type::stage_succeeded, "clone", "succeeded", message);
+    if (co_await record(succeeded_event, fields, no_ack)) {
       spdlog::info("build {} succeeded: {}", job.build_id, message);
-      co_await record(make_event(base, event_type::build_succeeded, "", "succeeded",
-                                 "build finished in " + std::to_string(took.count()) + " ms"),
-                      build_succeeded_fields(), acknowledge{job.entry_id, "succeeded"});
+      const build_event done_event =
+          make_event(base, event_type::build_succeeded, "", "succeeded",
+                     "build finished in " + std::to_string(took.count()) + " ms");
+      const field_list done_fields = build_succeeded_fields();
+      const std::optional<acknowledge> ack = acknowledge{job.entry_id, "succeeded"};
+      co_await record(done_event, done_fields, ack);
     }
   }
   if (!config_.worker.keep_workspaces) {
-    auto workspace = request.workspace;
-    co_await run_blocking(blocking_, [workspace]() {
+    auto remove = [workspace = request.workspace]() {
       std::error_code ignored;
       std::filesystem::remove_all(workspace, ignored);
       return true;
-    });
+    };
+    co_await run_blocking(blocking_, executor, remove);
   }
 }
 

@@ -28,7 +28,7 @@ class job_runner {
   // Records an event, retrying while Redis is unreachable (an outcome is never dropped);
   // gives up only when shutting down, leaving the job pending for another worker.
   boost::asio::awaitable<bool> record(const build_event& event, const field_list& fields,
-                                      const std::optional<acknowledge>& ack = std::nullopt);
+                                      const std::optional<acknowledge>& ack);
 
   boost::asio::awaitable<void> fail_build(const queued_job& job, const build_event& base,
                                           std::string message);

@@ -56,7 +56,7 @@ struct consumer {
       if (auto ec = co_await reader_queue.ensure_group(); !ec) {
         break;
       }
-      co_await wait_for_event(std::chrono::milliseconds(500));
+      co_await wait_for_event(std::chrono::milliseconds(100));
     }
     spdlog::info("consuming jobs as {} (concurrency {})", name, config.worker.concurrency);
     auto last_error = std::chrono::steady_clock::time_point{};
@@ -67,6 +67,9 @@ struct consumer {
       }
       auto [ec, jobs] =
           co_await reader_queue.read(name, config.worker.concurrency - running, read_block);
+      if (ec && stopping) {
+        break;
+      }
       if (ec) {
         auto now = std::chrono::steady_clock::now();
         if (now - last_error > std::chrono::seconds(10)) {

@@ -336,6 +336,9 @@ class EventListener:
         self.events = []
 
     def until(self, predicate, timeout=20.0):
+        for ev in self.events:  # it may have arrived while waiting for another event
+            if predicate(ev):
+                return ev
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             msg = self.pubsub.get_message(timeout=0.2)

@@ -241,6 +241,8 @@ TEST_CASE("bad shas and foreign refs are rejected") {
   CHECK(expect_error(kiwi::parse_gitlab_push(doc.dump())).starts_with("\"ref\" is not refs/heads/"));
   doc["ref"] = "refs/notes/commits";
   CHECK(expect_error(kiwi::parse_gitlab_push(doc.dump())).starts_with("\"ref\" is not refs/heads/"));
+  doc["ref"] = "refs/notes/" + std::string(5000, 'x');
+  CHECK(expect_error(kiwi::parse_gitlab_push(doc.dump())).size() < 200);  // echo is cut short
   doc = fixture_json("gitlab/push_branch.json");
   doc["object_kind"] = "merge_request";
   CHECK(expect_error(kiwi::parse_gitlab_push(doc.dump())) ==
