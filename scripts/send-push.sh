@@ -38,7 +38,7 @@ sig=$(printf '%s' "$body" | openssl dgst -sha256 -hmac "$secret" -r | cut -d' ' 
 if [[ $redis_url == unix://* ]]; then cli=(redis-cli -s "${redis_url#unix://}"); else
   hp=${redis_url#redis://}; hp=${hp%%/*}; cli=(redis-cli -h "${hp%%:*}" -p "${hp##*:}"); fi
 # Subscribe before sending, so no event is missed.
-"${cli[@]}" --no-raw SUBSCRIBE kiwi:events:demo-app >"$tmp/events" 2>&1 &
+"${cli[@]}" --raw SUBSCRIBE kiwi:events:demo-app >"$tmp/events" 2>&1 &
 sub=$!
 sleep 0.3
 echo "POST /hooks/github/demo-app (commit ${after:0:12}):"
@@ -49,7 +49,7 @@ printf '%s' "$body" | curl -s -w '\nHTTP %{http_code}\n' -X POST \
 echo "events on kiwi:events:demo-app:"
 shown=0
 for _ in $(seq 300); do
-  mapfile -t lines < <(grep '^"{' "$tmp/events" | sed 's/^"//; s/"$//; s/\\"/"/g')
+  mapfile -t lines < <(grep '^{' "$tmp/events")
   for ((i=shown; i<${#lines[@]}; i++)); do echo "  ${lines[i]}"; done
   shown=${#lines[@]}
   if grep -q 'build\.\(succeeded\|failed\)' "$tmp/events"; then break; fi
