@@ -1,6 +1,7 @@
 #include "common/push_event.hpp"
 
 #include <nlohmann/json.hpp>
+#include <simdjson.h>
 
 #include <algorithm>
 #include <array>
@@ -180,39 +181,76 @@ bool contains(std::initializer_list<std::string_view> names, std::string_view na
   return std::find(names.begin(), names.end(), name) != names.end();
 }
 
+// Converts a (small) simdjson value into nlohmann JSON. depth and parent mirror the members Kiwi
+// keeps: only those are converted, the rest of a payload is validated by simdjson and dropped.
+json convert(simdjson::dom::element e, const kept_members& kept, int depth,
+             std::string_view parent) {
+  using simdjson::dom::element_type;
+  switch (e.type()) {
+    case element_type::ARRAY: {
+      json a = json::array();
+      simdjson::dom::array items;
+      if (e.get_array().get(items) != simdjson::SUCCESS) {
+        return nullptr;
+      }
+      for (auto item : items) {
+        a.push_back(convert(item, kept, depth + 1, parent));
+      }
+      return a;
+    }
+    case element_type::OBJECT: {
+      json o = json::object();
+      simdjson::dom::object fields;
+      if (e.get_object().get(fields) != simdjson::SUCCESS) {
+        return nullptr;
+      }
+      for (auto field : fields) {
+        bool keep = false;
+        if (depth == 0) {
+          keep = contains(kept.top, field.key);
+        } else if (depth == 1) {
+          keep = std::find(kept.nested.begin(), kept.nested.end(),
+                           std::pair<std::string_view, std::string_view>(parent, field.key)) !=
+                 kept.nested.end();
+        } else if (depth == 2) {  // members of commits[i]
+          keep = parent == "commits" && (field.key == "id" || field.key == "message");
+        }
+        if (keep) {
+          o[std::string(field.key)] =
+              convert(field.value, kept, depth + 1, depth == 0 ? field.key : parent);
+        }
+      }
+      return o;
+    }
+    case element_type::INT64: {  // like nlohmann's parser: non-negative integers are unsigned
+      std::int64_t n = e.get_int64().value_unsafe();
+      return n >= 0 ? json(static_cast<std::uint64_t>(n)) : json(n);
+    }
+    case element_type::UINT64: return e.get_uint64().value_unsafe();
+    case element_type::DOUBLE: return e.get_double().value_unsafe();
+    case element_type::STRING: return std::string(e.get_string().value_unsafe());
+    case element_type::BOOL: return e.get_bool().value_unsafe();
+    case element_type::NULL_VALUE: return nullptr;
+  }
+  return nullptr;
+}
+
 // Parses body into a JSON object holding only the kept members, or sets error.
+// simdjson validates the whole body at several GB/s; nlohmann only re-parses a body that failed,
+// to explain why.
 std::optional<json> parse_object(std::string_view body, const kept_members& kept,
                                  std::string& error) {
-  std::string parent;  // the payload member being parsed
-  auto filter = [&kept, &parent](int depth, json::parse_event_t event, json& parsed) {
-    if (event != json::parse_event_t::key) {
-      return true;
-    }
-    const auto& name = parsed.get_ref<const std::string&>();
-    switch (depth) {
-      case 1:
-        parent = name;
-        return contains(kept.top, name);
-      case 2:
-        return std::find(kept.nested.begin(), kept.nested.end(),
-                         std::pair<std::string_view, std::string_view>(parent, name)) !=
-               kept.nested.end();
-      case 3:  // members of commits[i]
-        return parent == "commits" && (name == "id" || name == "message");
-      default:
-        return false;
-    }
-  };
-  json doc = json::parse(body, filter, false);
-  if (doc.is_discarded()) {
+  thread_local simdjson::dom::parser parser;
+  simdjson::dom::element root;
+  if (parser.parse(body.data(), body.size()).get(root) != simdjson::SUCCESS) {
     error = parse_error_text(body);
     return std::nullopt;
   }
-  if (!doc.is_object()) {
+  if (root.type() != simdjson::dom::element_type::OBJECT) {
     error = "push payload is not a JSON object";
     return std::nullopt;
   }
-  return doc;
+  return convert(root, kept, 0, {});
 }
 
 // Fields both providers share: ref, before, after, commits (messages checked, skip_ci set).

@@ -5,7 +5,7 @@
 set -euo pipefail
 
 packages=(build-essential cmake ninja-build ccache pkg-config libboost1.81-dev libhiredis-dev
-          libgit2-dev nlohmann-json3-dev libspdlog-dev libfmt-dev doctest-dev libsystemd-dev
+          libgit2-dev libsimdjson-dev nlohmann-json3-dev libspdlog-dev libfmt-dev doctest-dev libsystemd-dev
           libssl-dev redis-server redis-tools git lighttpd curl openssl python3 python3-pytest
           python3-redis systemd)
 if [[ ${1:-} == --bench ]]; then
