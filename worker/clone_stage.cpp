@@ -285,10 +285,6 @@ clone_outcome fetch(git_repository* repo, const clone_request& request, fetch_co
 
 }  // namespace
 
-std::string default_git_username(std::string_view git_url) {
-  return git_url.find("github") != std::string_view::npos ? "x-access-token" : "oauth2";
-}
-
 clone_outcome run_clone(const clone_request& request) {
   git::ensure_initialised();
   fetch_context ctx{request, clock::now() + request.timeout};

@@ -54,7 +54,4 @@ using clone_outcome = std::variant<clone_result, clone_error>;
 
 clone_outcome run_clone(const clone_request& request);
 
-// The username to send with a token when the service does not name one.
-std::string default_git_username(std::string_view git_url);
-
 }  // namespace kiwi
