@@ -1,23 +1,21 @@
 #include "worker/clone_stage.hpp"
 
 #include <fcntl.h>
-#include <netdb.h>
-#include <poll.h>
 #include <sys/file.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstring>
-#include <optional>
-
-#include <fmt/format.h>
+#include <cstdio>
+#include <exception>
+#include <system_error>
+#include <thread>
 
 #include "common/git.hpp"
 
 namespace kiwi {
 namespace {
 
+namespace fs = std::filesystem;
 using clock = std::chrono::steady_clock;
 
 constexpr std::string_view auth_message =
@@ -27,345 +25,375 @@ constexpr std::string_view not_found_message =
     "Repository not found: check that the URL ends with .git and has no typos";
 constexpr std::string_view timeout_message =
     "Connection timeout: check firewall settings and the git server status";
+constexpr std::string_view cancelled_message = "Clone cancelled";
 
-clone_error make_error(clone_errc code, std::string message) { return {code, std::move(message)}; }
+constexpr const char* heads_refspec = "+refs/heads/*:refs/heads/*";
+constexpr const char* tags_refspec = "+refs/tags/*:refs/tags/*";
+constexpr auto progress_interval = std::chrono::milliseconds(500);
 
-// What the libgit2 callbacks share with run_clone.
-struct fetch_context {
-  const clone_request& request;
-  clock::time_point deadline;
-  int credential_attempts = 0;
-  bool auth_rejected = false;
-  bool timed_out = false;
-  bool cancelled = false;
-  clock::time_point last_progress{};
+// A failure that is not libgit2's: unknown commit, cancel, busy mirror.
+struct stage_failure {
+  clone_error error;
 };
 
-int on_credentials(git_credential** out, const char*, const char*, unsigned int allowed,
-                   void* payload) {
-  auto& ctx = *static_cast<fetch_context*>(payload);
-  if (ctx.request.token.empty() || (allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT) == 0) {
-    return GIT_PASSTHROUGH;
+// Replaces every occurrence of the token, in case some message quotes it.
+std::string without_token(std::string text, const clone_request& request) {
+  if (request.token.empty()) {
+    return text;
   }
-  // libgit2 asks again after a 401: one rejected credential is enough to give up.
-  if (++ctx.credential_attempts > 1) {
-    ctx.auth_rejected = true;
-    return GIT_EUSER;
+  constexpr std::string_view mask = "***";
+  for (auto at = text.find(request.token); at != std::string::npos;
+       at = text.find(request.token, at + mask.size())) {
+    text.replace(at, request.token.size(), mask);
   }
-  return git_credential_userpass_plaintext_new(out, ctx.request.username.c_str(),
-                                               ctx.request.token.c_str());
+  return text;
 }
 
-// Returns non-zero to abort the transfer on cancel or deadline.
-int check_abort(fetch_context& ctx) {
-  if (ctx.request.cancel != nullptr && ctx.request.cancel->load()) {
-    ctx.cancelled = true;
-    return GIT_EUSER;
+clone_error to_clone_error(const git::error& e, const clone_request& request) {
+  const std::string detail = without_token(e.detail(), request);
+  switch (e.kind()) {
+    case git::error_kind::authentication:
+      return {clone_errc::authentication_failed, std::string(auth_message)};
+    case git::error_kind::not_found:
+      return {clone_errc::repository_not_found, std::string(not_found_message)};
+    case git::error_kind::timeout:
+      return {clone_errc::connection_timeout,
+              detail.empty() ? std::string(timeout_message)
+                             : std::string(timeout_message) + " (" + detail + ")"};
+    case git::error_kind::certificate:
+      return {clone_errc::certificate_invalid,
+              "TLS certificate verification failed: the git server's certificate is not trusted (" +
+                  detail + ")"};
+    case git::error_kind::cancelled:
+      return {clone_errc::cancelled, std::string(cancelled_message)};
+    case git::error_kind::other:
+      break;
   }
-  if (clock::now() > ctx.deadline) {
-    ctx.timed_out = true;
-    return GIT_EUSER;
-  }
-  return 0;
+  return {clone_errc::other, "Clone failed: " + detail};
 }
 
-int on_transfer(const git_indexer_progress* stats, void* payload) {
-  auto& ctx = *static_cast<fetch_context*>(payload);
-  if (int abort = check_abort(ctx)) {
-    return abort;
-  }
-  auto now = clock::now();
-  bool done = stats->received_objects == stats->total_objects && stats->total_objects > 0;
-  if (ctx.request.on_progress && (now - ctx.last_progress > std::chrono::milliseconds(500) ||
-                                  (done && stats->indexed_objects == stats->total_objects))) {
-    ctx.last_progress = now;
-    ctx.request.on_progress(fmt::format("Fetching: {}/{} objects, {:.1f} MiB",
-                                        stats->received_objects, stats->total_objects,
-                                        static_cast<double>(stats->received_bytes) / 1048576.0));
-  }
-  return 0;
+bool cancel_requested(const clone_request& request) {
+  return request.cancel != nullptr && request.cancel->load();
 }
 
-int on_sideband(const char*, int, void* payload) {
-  return check_abort(*static_cast<fetch_context*>(payload));
+void throw_if_cancelled(const clone_request& request) {
+  if (cancel_requested(request)) {
+    throw stage_failure{{clone_errc::cancelled, std::string(cancelled_message)}};
+  }
 }
 
-struct url_parts {
-  std::string scheme;
-  std::string host;
-  std::string port;
-};
-
-std::optional<url_parts> network_endpoint(std::string_view url) {
-  auto scheme_end = url.find("://");
-  if (scheme_end == std::string_view::npos) {
-    return std::nullopt;
+// The branch named in "not found" messages: the branch, else the pushed ref's short name.
+std::string branch_label(const clone_request& request) {
+  if (!request.branch.empty()) {
+    return request.branch;
   }
-  url_parts p;
-  p.scheme = std::string(url.substr(0, scheme_end));
-  static const std::pair<std::string_view, std::string_view> ports[] = {
-      {"http", "80"}, {"https", "443"}, {"git", "9418"}, {"ssh", "22"}};
-  for (auto [scheme, port] : ports) {
-    if (p.scheme == scheme) {
-      p.port = std::string(port);
+  for (std::string_view prefix : {"refs/heads/", "refs/tags/", "refs/"}) {
+    if (request.ref.starts_with(prefix)) {
+      return request.ref.substr(prefix.size());
     }
   }
-  if (p.port.empty()) {
-    return std::nullopt;  // file:// and friends need no network
-  }
-  std::string_view rest = url.substr(scheme_end + 3);
-  rest = rest.substr(0, rest.find('/'));
-  if (auto at = rest.rfind('@'); at != std::string_view::npos) {
-    rest = rest.substr(at + 1);
-  }
-  if (rest.starts_with('[')) {
-    auto close = rest.find(']');
-    p.host = std::string(rest.substr(1, close - 1));
-    rest = rest.substr(close + 1);
-  } else {
-    p.host = std::string(rest.substr(0, rest.find(':')));
-    rest = rest.find(':') == std::string_view::npos ? std::string_view() : rest.substr(rest.find(':'));
-  }
-  if (rest.starts_with(':') && rest.size() > 1) {
-    p.port = std::string(rest.substr(1));
-  }
-  return p;
+  return request.ref;
 }
 
-// libgit2 1.5 has no connect timeout: probe the server with one first, so an unreachable host
-// fails within the deadline instead of the kernel's minutes.
-std::optional<std::string> probe_connect(const url_parts& p, clock::time_point deadline) {
-  addrinfo hints{};
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* found = nullptr;
-  if (int rc = getaddrinfo(p.host.c_str(), p.port.c_str(), &hints, &found); rc != 0) {
-    return fmt::format("cannot resolve {}: {}", p.host, gai_strerror(rc));
-  }
-  std::unique_ptr<addrinfo, decltype(&freeaddrinfo)> addresses(found, &freeaddrinfo);
-  std::string last = "no address";
-  for (addrinfo* a = found; a != nullptr; a = a->ai_next) {
-    int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
-    if (fd < 0) {
-      continue;
-    }
-    int rc = ::connect(fd, a->ai_addr, a->ai_addrlen);
-    if (rc != 0 && errno == EINPROGRESS) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now());
-      pollfd pfd{fd, POLLOUT, 0};
-      rc = ::poll(&pfd, 1, static_cast<int>(std::max<long long>(0, left.count())));
-      if (rc == 0) {
-        ::close(fd);
-        return fmt::format("no answer from {}:{} within the deadline", p.host, p.port);
-      }
-      int err = 0;
-      socklen_t len = sizeof(err);
-      getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
-      rc = err == 0 ? 0 : -1;
-      errno = err;
-    }
-    if (rc == 0) {
-      ::close(fd);
-      return std::nullopt;
-    }
-    last = fmt::format("{}:{}: {}", p.host, p.port, std::strerror(errno));
-    ::close(fd);
-  }
-  return last;
+stage_failure commit_not_found(const clone_request& request) {
+  return {{clone_errc::commit_not_found,
+           "Commit " + request.sha + " not found on branch " + branch_label(request)}};
 }
 
-// Holds flock() on <mirror>.lock: one fetch per mirror at a time, across processes too.
+void report(const clone_request& request, const std::string& line) {
+  if (!request.on_progress) {
+    return;
+  }
+  try {
+    request.on_progress(line);
+  } catch (...) {
+    // Progress is advisory; it must not unwind through libgit2.
+  }
+}
+
+// flock() on <mirror>.lock: exclusive while the mirror is opened, repaired and fetched, shared
+// while checkouts read it. flock() locks per open file, so it orders the threads of this process
+// as well as other processes on the host.
 class mirror_lock {
  public:
-  explicit mirror_lock(const std::filesystem::path& mirror) {
-    auto path = mirror.string() + ".lock";
-    fd_ = ::open(path.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0600);
-    if (fd_ >= 0) {
-      ::flock(fd_, LOCK_EX);
+  explicit mirror_lock(const fs::path& mirror_dir) {
+    const fs::path dir = mirror_dir.has_filename() ? mirror_dir : mirror_dir.parent_path();
+    if (dir.has_parent_path()) {
+      fs::create_directories(dir.parent_path());
+    }
+    const std::string path = dir.string() + ".lock";
+    fd_ = ::open(path.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0644);
+    if (fd_ < 0) {
+      throw std::system_error(errno, std::generic_category(), "cannot open " + path);
     }
   }
-  ~mirror_lock() {
-    if (fd_ >= 0) {
-      ::flock(fd_, LOCK_UN);
-      ::close(fd_);
-    }
-  }
+  ~mirror_lock() { ::close(fd_); }  // closing releases the lock
   mirror_lock(const mirror_lock&) = delete;
   mirror_lock& operator=(const mirror_lock&) = delete;
+
+  // Takes or converts to `operation` (LOCK_EX or LOCK_SH). Another job holds it for one fetch
+  // (bounded by the clone timeout) plus a checkout; twice the timeout means something is stuck.
+  void acquire(int operation, const clone_request& request) {
+    const auto give_up_at = clock::now() + 2 * request.timeout;
+    for (;;) {
+      if (::flock(fd_, operation | LOCK_NB) == 0) {
+        return;
+      }
+      if (errno != EWOULDBLOCK && errno != EINTR) {
+        throw std::system_error(errno, std::generic_category(), "cannot lock the mirror");
+      }
+      throw_if_cancelled(request);
+      if (clock::now() >= give_up_at) {
+        throw stage_failure{{clone_errc::other,
+                             "Clone failed: another job kept the mirror of " + request.service +
+                                 " locked for longer than the clone timeout"}};
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
 
  private:
   int fd_ = -1;
 };
 
-git::repository open_mirror(const std::filesystem::path& dir, std::string& error) {
+git::repository open_mirror(const fs::path& dir) {
   git::repository repo;
-  if (std::filesystem::exists(dir / "HEAD")) {
+  if (fs::exists(dir)) {
     if (git_repository_open_bare(git::out_ptr(repo), dir.c_str()) == 0) {
       return repo;
     }
-    std::error_code ignored;  // a corrupt mirror is a cache: start it again
-    std::filesystem::remove_all(dir, ignored);
+    // A mirror that does not open is a broken cache: start it again, once.
+    fs::remove_all(dir);
   }
-  std::filesystem::create_directories(dir.parent_path());
-  if (int rc = git_repository_init(git::out_ptr(repo), dir.c_str(), 1); rc != 0) {
-    error = git::last_failure(rc).message;
-  }
+  git::check(git_repository_init(git::out_ptr(repo), dir.c_str(), 1));
   return repo;
 }
 
-bool has_commit(git_repository* repo, const git_oid& oid) {
-  git::commit c;
-  return git_commit_lookup(git::out_ptr(c), repo, &oid) == 0;
-}
-
-// Whether the commit is the tip of ref or one of its ancestors.
-bool on_ref(git_repository* repo, const std::string& ref, const git_oid& oid) {
-  git_oid tip;
-  if (git_reference_name_to_id(&tip, repo, ref.c_str()) != 0) {
+// Points the mirror's remote "origin" at url (for people inspecting the mirror); true when it
+// pointed elsewhere before. Written as plain config: libgit2 1.5's git_remote_create and
+// git_remote_lookup scan url.insteadOf with a regex that leaks pcre2 match data per entry.
+bool configure_origin(git_repository* repo, const std::string& url) {
+  git::config snapshot;
+  git::check(git_repository_config_snapshot(git::out_ptr(snapshot), repo));
+  const char* current = nullptr;
+  const int rc = git_config_get_string(&current, snapshot.get(), "remote.origin.url");
+  if (rc != GIT_ENOTFOUND) {
+    git::check(rc);
+  }
+  const bool changed = rc == 0 && url != current;
+  if (rc == 0 && !changed) {
     return false;
   }
-  return git_oid_equal(&tip, &oid) || git_graph_descendant_of(repo, &tip, &oid) == 1;
+  git::config config;
+  git::check(git_repository_config(git::out_ptr(config), repo));
+  git::check(git_config_set_string(config.get(), "remote.origin.url", url.c_str()));
+  if (rc == GIT_ENOTFOUND) {
+    git::check(git_config_set_multivar(config.get(), "remote.origin.fetch", "^$", heads_refspec));
+    git::check(git_config_set_multivar(config.get(), "remote.origin.fetch", "^$", tags_refspec));
+  }
+  return changed;
 }
 
-clone_error classify(const fetch_context& ctx, int rc) {
-  if (ctx.cancelled) {
-    return make_error(clone_errc::cancelled, "Clone cancelled");
-  }
-  if (ctx.timed_out) {
-    return make_error(clone_errc::connection_timeout, std::string(timeout_message));
-  }
-  if (ctx.auth_rejected || rc == GIT_EAUTH) {
-    return make_error(clone_errc::authentication_failed, std::string(auth_message));
-  }
-  auto f = git::last_failure(rc);
-  if (rc == GIT_ECERTIFICATE) {
-    return make_error(clone_errc::certificate_invalid,
-                      "TLS certificate verification failed: the git server's certificate is not "
-                      "trusted (" + f.message + ")");
-  }
-  const std::string& m = f.message;
-  if (m.find("status code: 401") != std::string::npos ||
-      m.find("authentication required") != std::string::npos) {
-    return make_error(clone_errc::authentication_failed, std::string(auth_message));
-  }
-  if (m.find("status code: 404") != std::string::npos ||
-      m.find("not exported") != std::string::npos ||
-      m.find("not found") != std::string::npos || m.find("does not appear") != std::string::npos ||
-      m.find("could not find repository") != std::string::npos) {
-    return make_error(clone_errc::repository_not_found, std::string(not_found_message));
-  }
-  if (f.klass == GIT_ERROR_NET || f.klass == GIT_ERROR_OS) {
-    return make_error(clone_errc::connection_timeout,
-                      std::string(timeout_message) + " (" + m + ")");
-  }
-  return make_error(clone_errc::other, "Clone failed: " + m);
-}
-
-clone_outcome fetch(git_repository* repo, const clone_request& request, fetch_context& ctx) {
+// The remote the fetch runs on: in memory, with exactly the configured URL (no url.insteadOf
+// rewriting, which also keeps clear of the leak above).
+git::remote fetch_remote(git_repository* repo, const std::string& url) {
   git::remote remote;
-  if (int rc = git_remote_create_anonymous(git::out_ptr(remote), repo, request.git_url.c_str());
-      rc != 0) {
-    return make_error(clone_errc::other, "Clone failed: " + git::last_failure(rc).message);
+  git_remote_create_options opts = GIT_REMOTE_CREATE_OPTIONS_INIT;
+  opts.repository = repo;
+  opts.flags = GIT_REMOTE_CREATE_SKIP_INSTEADOF;
+  git::check(git_remote_create_with_opts(git::out_ptr(remote), url.c_str(), &opts));
+  return remote;
+}
+
+bool has_commit(git_repository* repo, const git_oid& id) {
+  git::commit c;
+  return git_commit_lookup(git::out_ptr(c), repo, &id) == 0;
+}
+
+// Whether the commit is what ref points to (tags peeled) or one of its ancestors.
+bool reachable_from(git_repository* repo, const std::string& ref_name, const git_oid& id) {
+  if (ref_name.empty()) {
+    return true;
   }
+  git::reference ref;
+  git::object tip;
+  // Separate statements: out_ptr fills its handle at the end of the full expression.
+  if (git_reference_lookup(git::out_ptr(ref), repo, ref_name.c_str()) != 0) {
+    return false;
+  }
+  if (git_reference_peel(git::out_ptr(tip), ref.get(), GIT_OBJECT_COMMIT) != 0) {
+    return false;
+  }
+  const git_oid* tip_id = git_object_id(tip.get());
+  return git_oid_equal(tip_id, &id) != 0 || git_graph_descendant_of(repo, tip_id, &id) == 1;
+}
+
+// What the libgit2 callbacks share with fetch().
+struct fetch_context {
+  const clone_request& request;
+  int credential_requests = 0;
+  clock::time_point last_progress{};
+};
+
+std::string fetch_line(const git_indexer_progress& stats, bool done) {
+  char line[160];
+  std::snprintf(line, sizeof(line), "Fetching origin: %u/%u objects, %.1f MiB%s",
+                stats.received_objects, stats.total_objects,
+                static_cast<double>(stats.received_bytes) / (1024.0 * 1024.0),
+                done ? ", done" : "");
+  return line;
+}
+
+int on_credentials(git_credential** out, const char* /*url*/, const char* /*url_user*/,
+                   unsigned int allowed, void* payload) {
+  auto& ctx = *static_cast<fetch_context*>(payload);
+  if (ctx.request.token.empty() || (allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT) == 0) {
+    return GIT_PASSTHROUGH;
+  }
+  // libgit2 asks again after the server rejected the credential: one rejection is final.
+  if (++ctx.credential_requests > 1) {
+    return git::transfer_scope::give_up(git::error_kind::authentication);
+  }
+  return git_credential_userpass_plaintext_new(out, ctx.request.username.c_str(),
+                                               ctx.request.token.c_str());
+}
+
+int on_transfer(const git_indexer_progress* stats, void* payload) {
+  if (int stop = git::transfer_scope::checkpoint(); stop != 0) {
+    return stop;
+  }
+  auto& ctx = *static_cast<fetch_context*>(payload);
+  const auto now = clock::now();
+  if (now - ctx.last_progress >= progress_interval) {
+    ctx.last_progress = now;
+    report(ctx.request, fetch_line(*stats, false));
+  }
+  return 0;
+}
+
+int on_sideband(const char* /*text*/, int /*len*/, void* /*payload*/) {
+  return git::transfer_scope::checkpoint();
+}
+
+int on_certificate(git_cert* /*cert*/, int /*valid*/, const char* /*host*/, void* /*payload*/) {
+  if (int stop = git::transfer_scope::checkpoint(); stop != 0) {
+    return stop;
+  }
+  return GIT_PASSTHROUGH;  // libgit2's own verification decides
+}
+
+// Fetches all branches and tags into the mirror, pruning what the remote deleted. The deadline
+// and cancel flag cover connect and transfer. libgit2 1.5 has no connect or read timeout, and a
+// server that accepts and then sends nothing blocks it inside a read where no callback runs, so
+// Kiwi's socket stream (common/git.cpp) checks both on every connect, read and write; the
+// callbacks check them in between. Over ssh, libssh2 reads the socket itself: there only the
+// connect and the callbacks are bounded, and a silent ssh server still blocks the fetch.
+void fetch(git_remote* remote, const clone_request& request) {
+  fetch_context ctx{request};
   git_fetch_options opts = GIT_FETCH_OPTIONS_INIT;
   opts.callbacks.credentials = &on_credentials;
   opts.callbacks.transfer_progress = &on_transfer;
   opts.callbacks.sideband_progress = &on_sideband;
+  opts.callbacks.certificate_check = &on_certificate;
   opts.callbacks.payload = &ctx;
   opts.prune = GIT_FETCH_PRUNE;
-  opts.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
-  char heads[] = "+refs/heads/*:refs/heads/*";
-  char tags[] = "+refs/tags/*:refs/tags/*";
-  char* specs[] = {heads, tags};
-  git_strarray refspecs{specs, 2};
-  if (int rc = git_remote_fetch(remote.get(), &refspecs, &opts, nullptr); rc != 0) {
-    return classify(ctx, rc);
+  opts.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;  // the tags refspec fetches them all
+  opts.update_fetchhead = 0;
+  std::string heads = heads_refspec;
+  std::string tags = tags_refspec;
+  char* specs[] = {heads.data(), tags.data()};
+  const git_strarray refspecs{specs, 2};
+  {
+    git::transfer_scope scope(clock::now() + request.timeout, request.cancel);
+    git::check(git_remote_fetch(remote, &refspecs, &opts, nullptr));
   }
-  return clone_result{};
+  if (const git_indexer_progress* stats = git_remote_stats(remote); stats != nullptr) {
+    report(request, fetch_line(*stats, true));
+  }
+}
+
+// Writes the commit's tree into the workspace; no .git there, the mirror keeps the history.
+void check_out(git_repository* repo, const git_oid& id, const fs::path& workspace,
+               clone_result& result) {
+  git::commit commit;
+  git::tree tree;
+  git::check(git_commit_lookup(git::out_ptr(commit), repo, &id));
+  git::check(git_commit_tree(git::out_ptr(tree), commit.get()));
+
+  // The workspace is new per build; a leftover of an interrupted attempt must not mix in.
+  fs::remove_all(workspace);
+  fs::create_directories(workspace);
+  git::index empty;
+  git::check(git_index_new(git::out_ptr(empty)));
+  git_checkout_options opts = GIT_CHECKOUT_OPTIONS_INIT;
+  opts.checkout_strategy = GIT_CHECKOUT_FORCE | GIT_CHECKOUT_DONT_UPDATE_INDEX;
+  opts.baseline_index = empty.get();  // every entry of the tree is new to the workspace
+  const std::string target = workspace.string();
+  opts.target_directory = target.c_str();
+  std::size_t written = 0;
+  opts.progress_payload = &written;
+  opts.progress_cb = [](const char* path, size_t completed, size_t, void* payload) {
+    if (path != nullptr) {
+      *static_cast<std::size_t*>(payload) = completed;
+    }
+  };
+  git::check(git_checkout_tree(repo, reinterpret_cast<const git_object*>(tree.get()), &opts));
+
+  char hex[GIT_OID_HEXSZ + 1] = {};
+  git_oid_tostr(hex, sizeof(hex), git_tree_id(tree.get()));
+  result.tree = hex;
+  result.files = written;
+}
+
+clone_result clone(const clone_request& request) {
+  git::ensure_initialised();
+  throw_if_cancelled(request);
+  git_oid id;
+  if (request.sha.size() != GIT_OID_HEXSZ ||
+      git_oid_fromstrn(&id, request.sha.data(), request.sha.size()) != 0) {
+    throw commit_not_found(request);
+  }
+  const std::string ref =
+      !request.branch.empty() ? "refs/heads/" + request.branch : request.ref;
+
+  clone_result result;
+  result.sha = request.sha;
+  mirror_lock lock(request.mirror_dir);
+  lock.acquire(LOCK_EX, request);
+  git::repository repo = open_mirror(request.mirror_dir);
+  const bool url_changed = configure_origin(repo.get(), request.git_url);
+  if (url_changed || !has_commit(repo.get(), id) || !reachable_from(repo.get(), ref, id)) {
+    throw_if_cancelled(request);
+    fetch(fetch_remote(repo.get(), request.git_url).get(), request);
+    result.fetched = true;
+    if (!has_commit(repo.get(), id) || !reachable_from(repo.get(), ref, id)) {
+      throw commit_not_found(request);
+    }
+  }
+  // Checkouts of one service may run side by side; only a fetch or repair excludes them.
+  lock.acquire(LOCK_SH, request);
+  throw_if_cancelled(request);
+  check_out(repo.get(), id, request.workspace, result);
+  char line[96];
+  std::snprintf(line, sizeof(line), "Checked out %.12s (%zu files)", request.sha.c_str(),
+                result.files);
+  report(request, line);
+  return result;
 }
 
 }  // namespace
 
 clone_outcome run_clone(const clone_request& request) {
-  git::ensure_initialised();
-  fetch_context ctx{request, clock::now() + request.timeout};
-  if (request.cancel != nullptr && request.cancel->load()) {
-    return make_error(clone_errc::cancelled, "Clone cancelled");
+  try {
+    return clone(request);
+  } catch (const stage_failure& f) {
+    return f.error;
+  } catch (const git::error& e) {
+    return to_clone_error(e, request);
+  } catch (const std::exception& e) {
+    return clone_error{clone_errc::other,
+                       "Clone failed: " + without_token(git::scrub_credentials(e.what()), request)};
   }
-  git_oid oid;
-  if (request.sha.size() != 40 || git_oid_fromstr(&oid, request.sha.c_str()) != 0) {
-    return make_error(clone_errc::commit_not_found,
-                      "Commit " + request.sha + " not found on branch " + request.branch);
-  }
-  const std::string branch_or_ref =
-      !request.branch.empty() ? request.branch
-                              : (request.ref.starts_with("refs/tags/") ? request.ref.substr(10)
-                                                                       : request.ref);
-  const std::string check_ref =
-      !request.branch.empty() ? "refs/heads/" + request.branch : request.ref;
-
-  clone_result result;
-  {
-    mirror_lock lock(request.mirror_dir);
-    std::string error;
-    git::repository repo = open_mirror(request.mirror_dir, error);
-    if (!repo) {
-      return make_error(clone_errc::other, "Clone failed: cannot create the mirror: " + error);
-    }
-    if (!(has_commit(repo.get(), oid) && on_ref(repo.get(), check_ref, oid))) {
-      if (auto endpoint = network_endpoint(request.git_url)) {
-        if (auto unreachable = probe_connect(*endpoint, ctx.deadline)) {
-          return make_error(clone_errc::connection_timeout,
-                            std::string(timeout_message) + " (" + *unreachable + ")");
-        }
-      } else if (request.git_url.starts_with("file://") &&
-                 !std::filesystem::exists(request.git_url.substr(7))) {
-        return make_error(clone_errc::repository_not_found, std::string(not_found_message));
-      }
-      auto fetched = fetch(repo.get(), request, ctx);
-      if (auto* e = std::get_if<clone_error>(&fetched)) {
-        return *e;
-      }
-      result.fetched = true;
-      if (!has_commit(repo.get(), oid) || !on_ref(repo.get(), check_ref, oid)) {
-        return make_error(clone_errc::commit_not_found,
-                          "Commit " + request.sha + " not found on branch " + branch_or_ref);
-      }
-    }
-
-    // Write the commit's tree into the workspace (no .git: the mirror keeps the history).
-    git::commit commit;
-    git::tree tree;
-    if (int rc = git_commit_lookup(git::out_ptr(commit), repo.get(), &oid); rc != 0) {
-      return make_error(clone_errc::other, "Clone failed: " + git::last_failure(rc).message);
-    }
-    if (int rc = git_commit_tree(git::out_ptr(tree), commit.get()); rc != 0) {
-      return make_error(clone_errc::other, "Clone failed: " + git::last_failure(rc).message);
-    }
-    std::filesystem::create_directories(request.workspace);
-    git_checkout_options co = GIT_CHECKOUT_OPTIONS_INIT;
-    co.checkout_strategy = GIT_CHECKOUT_FORCE | GIT_CHECKOUT_DONT_UPDATE_INDEX;
-    std::string target = request.workspace.string();
-    co.target_directory = target.c_str();
-    co.progress_payload = &result.files;
-    co.progress_cb = [](const char*, size_t, size_t total, void* payload) {
-      *static_cast<std::size_t*>(payload) = total;
-    };
-    if (int rc = git_checkout_tree(repo.get(), reinterpret_cast<const git_object*>(tree.get()),
-                                   &co);
-        rc != 0) {
-      return make_error(clone_errc::other,
-                        "Checkout failed: " + git::last_failure(rc).message);
-    }
-    char hex[GIT_OID_HEXSZ + 1] = {};
-    git_oid_tostr(hex, sizeof(hex), git_tree_id(tree.get()));
-    result.tree = hex;
-  }
-  result.sha = request.sha;
-  if (request.on_progress) {
-    request.on_progress(fmt::format("Checked out {} ({} files)", request.sha.substr(0, 12),
-                                    result.files));
-  }
-  return result;
 }
 
 }  // namespace kiwi
