@@ -1,61 +1,107 @@
 #!/usr/bin/env bash
-# The README's run command: installs what is missing, builds, and runs Kiwi on this machine
-# with a demo service whose git repository is created under ./var:
-#   a private redis-server (AOF on; skipped when KIWI_REDIS_URL is set), kiwid, one kiwi-worker.
-# Then prints the command that sends a signed push webhook and shows the build's events.
-# Ctrl-C stops everything. Environment: KIWI_PORT (default 8080), KIWI_REDIS_URL.
+# The README's run command: installs what is missing, builds the release binaries (build/release)
+# and runs Kiwi on this machine with a demo service whose git repository is created under ./var:
+# a private redis-server (AOF on; skipped when KIWI_REDIS_URL is set), kiwid and one kiwi-worker.
+# Then prints the command that commits, sends a signed push webhook and shows the build's events.
+# Ctrl-C stops everything (worker, kiwid, redis; SIGTERM, up to 10 s each) and exits 0.
+# Environment: KIWI_PORT (default 8080), KIWI_REDIS_URL (unix:///path or redis://host:port/db),
+#   KIWI_VAR_DIR (default ./var), KIWI_BIN_DIR (use the binaries there instead of building).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
-scripts/install-deps.sh
-export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/ccache}
-cmake --preset release >/dev/null
-cmake --build --preset release
-bin=$root/build/release
+bash scripts/install-deps.sh
+if [[ -n ${KIWI_BIN_DIR:-} ]]; then
+  bin=$(cd "$KIWI_BIN_DIR" && pwd)
+else
+  export CCACHE_DIR=${CCACHE_DIR:-${HOME:-/root}/.cache/ccache}
+  cmake --preset release >/dev/null
+  cmake --build --preset release
+  bin=$root/build/release
+fi
 
-var=$root/var
+var=${KIWI_VAR_DIR:-$root/var}
+mkdir -p "$var"
+var=$(cd "$var" && pwd)
 mkdir -p "$var/redis" "$var/log" "$var/data" "$var/demo"
-pids=()
+port=${KIWI_PORT:-8080}
+
+names=() pids=()
+# shellcheck disable=SC2317  # called from the traps below
 stop() {
+  local code=$1
   trap - INT TERM EXIT
   echo
-  echo "stopping kiwi-worker, kiwid and redis-server..."
-  for ((i=${#pids[@]}-1; i>=0; i--)); do
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+    kill -0 "${pids[i]}" 2>/dev/null || continue
+    echo "stopping ${names[i]} (pid ${pids[i]})"
     kill -TERM "${pids[i]}" 2>/dev/null || true
     for _ in $(seq 100); do kill -0 "${pids[i]}" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "${pids[i]}" 2>/dev/null; then
+      echo "${names[i]} still running after 10 s: SIGKILL"
+      kill -KILL "${pids[i]}" 2>/dev/null || true
+    fi
   done
-  exit 0
+  wait 2>/dev/null || true  # the log pipes, which end with their program
+  exit "$code"
 }
-trap stop INT TERM EXIT
+trap 'stop 0' INT TERM
+trap 'stop $?' EXIT
+
+# Runs a program in the background, its output to $var/log/<name>.log and to the terminal with
+# a [name] prefix. The log pipe ignores Ctrl-C (which reaches the whole process group) and ends
+# when the program closes its output, so shutdown messages are kept and the program never
+# writes to a closed pipe.
+start() {
+  local name=$1; shift
+  "$@" > >(trap '' INT TERM HUP; tee -a "$var/log/$name.log" | sed -u "s/^/[$name] /") 2>&1 &
+  pids+=($!) names+=("$name")
+}
 
 if [[ -n ${KIWI_REDIS_URL:-} ]]; then
   redis_url=$KIWI_REDIS_URL
 else
-  redis-server --port 0 --unixsocket "$var/redis/redis.sock" --unixsocketperm 700 \
-    --dir "$var/redis" --appendonly yes --appendfsync everysec --save '' \
-    >"$var/log/redis.log" 2>&1 &
-  pids+=($!)
-  redis_url=unix://$var/redis/redis.sock
-  for _ in $(seq 50); do redis-cli -s "$var/redis/redis.sock" ping >/dev/null 2>&1 && break; sleep 0.1; done
+  sock=$var/redis/redis.sock
+  if redis-cli -s "$sock" ping >/dev/null 2>&1; then
+    echo "a redis-server already serves $sock (an earlier demo still running?); stop it first" >&2
+    exit 1
+  fi
+  # Not through start(): Redis' own log goes to the file only.
+  redis-server --port 0 --unixsocket "$sock" --unixsocketperm 700 --dir "$var/redis" \
+    --appendonly yes --appendfsync everysec --save '' >>"$var/log/redis.log" 2>&1 &
+  pids+=($!) names+=(redis-server)
+  redis_url=unix://$sock
+  for _ in $(seq 50); do
+    [[ $(redis-cli -s "$sock" ping 2>/dev/null) == PONG ]] && break
+    kill -0 "${pids[-1]}" 2>/dev/null || break
+    sleep 0.1
+  done
+  [[ $(redis-cli -s "$sock" ping 2>/dev/null) == PONG ]] ||
+    { echo "redis-server did not start; see $var/log/redis.log" >&2; exit 1; }
 fi
 
-# The demo service's repository: a bare repo with a first commit, made once.
+# The demo service's repository: a bare repository with a first commit (README, Dockerfile),
+# made once through a temporary clone.
 repo=$var/demo/demo-app.git
 if [[ ! -d $repo ]]; then
   git init -q --bare -b main "$repo"
-  tmp=$(mktemp -d)
-  git -C "$tmp" init -q -b main
-  printf '# demo-app\nA service Kiwi builds on every push.\n' >"$tmp/README.md"
-  printf 'FROM localhost/busybox:latest\nCOPY README.md /srv/README.md\nCMD ["cat", "/srv/README.md"]\n' >"$tmp/Dockerfile"
-  git -C "$tmp" add -A
-  git -C "$tmp" -c user.name=Kiwi -c user.email=demo@kiwi.invalid commit -q -m "first commit"
-  git -C "$tmp" push -q "$repo" main
+  tmp=$(mktemp -d /tmp/kiwi-demo.XXXXXX)
+  git clone -q "$repo" "$tmp/w" 2>/dev/null
+  git -C "$tmp/w" symbolic-ref HEAD refs/heads/main
+  printf '# demo-app\n\nA tiny service that Kiwi builds on every push to main.\n' >"$tmp/w/README.md"
+  printf 'FROM docker.io/library/busybox:1.36\nCOPY README.md /srv/README.md\nCMD ["cat", "/srv/README.md"]\n' \
+    >"$tmp/w/Dockerfile"
+  git -C "$tmp/w" add README.md Dockerfile
+  git -C "$tmp/w" -c user.name="Kiwi Demo" -c user.email=demo@kiwi.invalid commit -q -m "first commit"
+  git -C "$tmp/w" push -q origin main
   rm -rf "$tmp"
+  echo "created the demo repository $repo"
 fi
-[[ -f $var/demo/webhook_secret ]] || head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$var/demo/webhook_secret"
-chmod 600 "$var/demo/webhook_secret"
-port=${KIWI_PORT:-8080}
-cat >"$var/kiwi.demo.json" <<JSON
+# The webhook secret: 32 random hex characters, made once and kept.
+if [[ ! -s $var/demo/webhook_secret ]]; then
+  (umask 077; od -An -N16 -tx1 /dev/urandom | tr -d ' \n' >"$var/demo/webhook_secret")
+fi
+secret=$(cat "$var/demo/webhook_secret")
+(umask 077; cat >"$var/kiwi.demo.json" <<JSON
 {
   "listen": "127.0.0.1:$port",
   "redis": "$redis_url",
@@ -63,27 +109,47 @@ cat >"$var/kiwi.demo.json" <<JSON
   "worker": { "concurrency": 2 },
   "services": [
     { "name": "demo-app", "git_url": "file://$repo", "branch": "main",
-      "webhook_secret": "$(cat "$var/demo/webhook_secret")" }
+      "webhook_secret": "$secret" }
   ]
 }
 JSON
-chmod 600 "$var/kiwi.demo.json"
-echo "$redis_url" >"$var/demo/redis_url"
+)
+check=$("$bin/kiwid" --check-config --config "$var/kiwi.demo.json" 2>&1) ||
+  { echo "$check" >&2; echo "kiwid rejected $var/kiwi.demo.json" >&2; exit 2; }
+if curl -s -o /dev/null "http://127.0.0.1:$port/"; then
+  echo "port $port is already in use (an earlier demo still running?); stop it or set KIWI_PORT" >&2
+  exit 1
+fi
 
-"$bin/kiwid" --config "$var/kiwi.demo.json" > >(tee -a "$var/log/kiwid.log" | sed 's/^/[kiwid] /') 2>&1 &
-pids+=($!)
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
-curl -sf "http://127.0.0.1:$port/readyz" >/dev/null || { echo "kiwid did not become ready; see $var/log/kiwid.log"; exit 1; }
-"$bin/kiwi-worker" --config "$var/kiwi.demo.json" > >(tee -a "$var/log/kiwi-worker.log" | sed 's/^/[worker] /') 2>&1 &
-pids+=($!)
+start kiwid "$bin/kiwid" --config "$var/kiwi.demo.json"
+kiwid_pid=${pids[-1]}
+start kiwi-worker "$bin/kiwi-worker" --config "$var/kiwi.demo.json"
+ready=0
+for _ in $(seq 100); do
+  kill -0 "$kiwid_pid" 2>/dev/null || break
+  if curl -sf -o /dev/null "http://127.0.0.1:$port/readyz"; then ready=1; break; fi
+  sleep 0.1
+done
+if [[ $ready -eq 0 ]] || ! kill -0 "$kiwid_pid" 2>/dev/null; then
+  echo "kiwid did not become ready on 127.0.0.1:$port within 10 s; see $var/log/kiwid.log" >&2
+  exit 1
+fi
 
+send=scripts/send-push.sh
+[[ $var == "$root/var" ]] || send="scripts/send-push.sh $var/kiwi.demo.json"
 cat <<MSG
 
-Kiwi is running: kiwid on http://127.0.0.1:$port, one kiwi-worker, Redis at $redis_url.
-In another terminal, push a commit to the demo repository and send its signed webhook:
+Kiwi is running: kiwid on http://127.0.0.1:$port (ready), one kiwi-worker, Redis at $redis_url.
+Logs: $var/log/. In another terminal, commit to the demo repository and send the signed push
+webhook; it prints kiwid's answer and the build's events as they happen:
 
-    scripts/send-push.sh "my first change"
+    $send "my first change"
 
-It prints kiwid's answer and the build's events as they happen. Ctrl-C here stops everything.
+Ctrl-C here stops everything.
 MSG
-wait
+# Runs until Ctrl-C, or until one of the programs exits by itself.
+wait -n "${pids[@]}" || true
+for ((i = 0; i < ${#pids[@]}; i++)); do
+  kill -0 "${pids[i]}" 2>/dev/null || echo "${names[i]} exited unexpectedly; see $var/log/" >&2
+done
+exit 1

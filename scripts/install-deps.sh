@@ -1,32 +1,39 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages Kiwi's build, demo and tests need (only what is missing).
-#   scripts/install-deps.sh          build + demo + tests
-#   scripts/install-deps.sh --bench  also the benchmark peers' packages
+# Installs the Debian 12 packages Kiwi's build, demo, tests and benchmarks need, only what is
+# missing (checked with dpkg-query, so a second run is instant and touches nothing).
+#   scripts/install-deps.sh          build + demo + tests (+ wrk)
+#   scripts/install-deps.sh --bench  also adnanh/webhook, the ingest benchmark's peer
+# As root: apt-get update once, then apt-get install. Otherwise: prints the command and exits 1.
 set -euo pipefail
 
 packages=(build-essential cmake ninja-build ccache pkg-config libboost1.81-dev libhiredis-dev
-          libgit2-dev libsimdjson-dev nlohmann-json3-dev libspdlog-dev libfmt-dev doctest-dev libsystemd-dev
-          libssl-dev redis-server redis-tools git lighttpd curl openssl python3 python3-pytest
-          python3-redis systemd)
-if [[ ${1:-} == --bench ]]; then
-  packages+=(wrk webhook)
-fi
+          libgit2-dev libsimdjson-dev nlohmann-json3-dev libspdlog-dev libfmt-dev doctest-dev
+          libsystemd-dev libssl-dev redis-server redis-tools git lighttpd lighttpd-mod-openssl curl openssl python3
+          python3-pytest python3-redis systemd wrk)
+for arg in "$@"; do
+  case $arg in
+    --bench) packages+=(webhook) ;;
+    *) echo "usage: $0 [--bench]" >&2; exit 2 ;;
+  esac
+done
 
+# One dpkg-query for all: "ii " marks an installed package; unknown names print nothing.
+installed=" $(dpkg-query -W -f='${db:Status-Abbrev}${Package} ' "${packages[@]}" 2>/dev/null |
+              grep -o 'ii [^ ]*' | cut -c4- | tr '\n' ' ' || true) "
 missing=()
 for p in "${packages[@]}"; do
-  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
-    missing+=("$p")
-  fi
+  [[ $installed == *" $p "* ]] || missing+=("$p")
 done
 if [[ ${#missing[@]} -eq 0 ]]; then
   exit 0
 fi
 if [[ $(id -u) -ne 0 ]]; then
-  echo "Kiwi needs these packages; run:" >&2
-  echo "  sudo apt-get update && sudo apt-get install -y ${missing[*]}" >&2
+  echo "Kiwi needs these Debian packages, which are missing: ${missing[*]}" >&2
+  echo "Install them with:" >&2
+  echo "sudo apt-get update && sudo apt-get install -y ${missing[*]}" >&2
   exit 1
 fi
 echo "installing: ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -q
+apt-get update -q -o DPkg::Lock::Timeout=600
 apt-get install -y -q -o DPkg::Lock::Timeout=600 --no-install-recommends "${missing[@]}"
