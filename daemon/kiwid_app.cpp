@@ -15,6 +15,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/service_notify.hpp"
+#include "common/systemd_watchdog.hpp"
 #include "daemon/listener.hpp"
 
 namespace asio = boost::asio;
@@ -99,25 +100,12 @@ int kiwid_app::run() {
 
   asio::io_context control(1);
   asio::signal_set signals(control, SIGTERM, SIGINT);
-  asio::steady_timer watchdog(control);
-  auto interval = watchdog_interval();
-  std::function<void()> pet = [&] {
-    notify_watchdog();
-    watchdog.expires_after(*interval);
-    watchdog.async_wait([&](boost::system::error_code ec) {
-      if (!ec) {
-        pet();
-      }
-    });
-  };
-  if (interval) {
-    pet();
-  }
+  systemd_watchdog watchdog(control.get_executor());
   signals.async_wait([&](boost::system::error_code, int signo) {
     spdlog::info("received {}; finishing in-flight requests (up to {} ms)",
                  signo == SIGTERM ? "SIGTERM" : "SIGINT", config_.http.shutdown_grace.count());
     notify_stopping();
-    watchdog.cancel();
+    watchdog.stop();
     auto deadline = std::chrono::steady_clock::now() + config_.http.shutdown_grace;
     for (auto& t : threads) {
       asio::co_spawn(t.io, t.drain(deadline), asio::detached);

@@ -73,7 +73,7 @@ asio::awaitable<http_response> webhook(const http_request& req, router_context& 
       inspect_webhook(provider, *service, req, std::chrono::system_clock::now());
   if (!decision.job) {
     if (decision.is_error()) {
-      co_return reject(decision.status, json::parse(decision.body)["error"].get<std::string>());
+      co_return reject(decision.status, decision.error);
     }
     ctx.stats.count_decision("ignored");
     co_return finish(json_response(req, decision.status, std::move(decision.body)));

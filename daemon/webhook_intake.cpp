@@ -18,7 +18,9 @@ webhook_decision answer(unsigned status, json body) {
 }
 
 webhook_decision error(unsigned status, std::string message) {
-  return answer(status, json{{"error", std::move(message)}});
+  webhook_decision d = answer(status, json{{"error", message}});
+  d.error = std::move(message);
+  return d;
 }
 
 webhook_decision ignored(std::string reason) {

@@ -19,6 +19,7 @@ struct webhook_decision {
   // Otherwise the answer: status and JSON body ({"status":"ignored",...} or {"error":...}).
   unsigned status = 200;
   std::string body;
+  std::string error;  // the error message of a 4xx answer (also inside body)
   bool is_error() const { return status >= 400; }
 };
 

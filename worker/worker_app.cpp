@@ -15,6 +15,7 @@
 #include "common/job_queue.hpp"
 #include "common/redis_client.hpp"
 #include "common/service_notify.hpp"
+#include "common/systemd_watchdog.hpp"
 #include "worker/job_runner.hpp"
 
 namespace asio = boost::asio;
@@ -135,27 +136,14 @@ int worker_app::run() {
   asio::co_spawn(io, c.claim_loop(name), asio::detached);
 
   asio::signal_set signals(io, SIGTERM, SIGINT);
-  asio::steady_timer watchdog(io);
-  auto interval = watchdog_interval();
-  std::function<void()> pet = [&] {
-    notify_watchdog();
-    watchdog.expires_after(*interval);
-    watchdog.async_wait([&](boost::system::error_code ec) {
-      if (!ec) {
-        pet();
-      }
-    });
-  };
-  if (interval) {
-    pet();
-  }
+  systemd_watchdog watchdog(io.get_executor());
   // A drain budget; running clone stages normally finish well within it.
   constexpr auto drain_timeout = std::chrono::seconds(60);
   signals.async_wait([&](boost::system::error_code, int signo) {
-    spdlog::info("received {}; no new jobs, waiting for {} running", 
+    spdlog::info("received {}; no new jobs, waiting for {} running",
                  signo == SIGTERM ? "SIGTERM" : "SIGINT", c.running);
     notify_stopping();
-    watchdog.cancel();
+    watchdog.stop();
     asio::co_spawn(io, c.drain(std::chrono::steady_clock::now() + drain_timeout),
                    asio::detached);
   });
