@@ -28,6 +28,10 @@ std::string_view to_string(event_type t) {
     case event_type::stage_failed: return "stage.failed";
     case event_type::build_succeeded: return "build.succeeded";
     case event_type::build_failed: return "build.failed";
+    case event_type::build_retrying: return "build.retrying";
+    case event_type::build_requeued: return "build.requeued";
+    case event_type::build_superseded: return "build.superseded";
+    case event_type::build_cancelled: return "build.cancelled";
   }
   return "unknown";
 }

@@ -17,7 +17,11 @@ enum class event_type {
   stage_succeeded,
   stage_failed,
   build_succeeded,
-  build_failed
+  build_failed,
+  build_retrying,    // a transient failure; the build runs again after a backoff
+  build_requeued,    // back in the queue: its worker stopped, or handed it back on shutdown
+  build_superseded,  // a newer push to the same ref replaced it
+  build_cancelled    // stopped on request
 };
 
 std::string_view to_string(event_type t);

@@ -88,7 +88,7 @@ service_config parse_service(const json& j, std::size_t index, const std::filesy
   }
   reject_unknown(j, at,
                  {"name", "git_url", "branch", "token", "token_file", "git_username",
-                  "webhook_secret", "build_tags"});
+                  "webhook_secret", "build_tags", "cancel_superseded", "max_concurrent_builds"});
   service_config s;
   s.name = get_string(j, "name", at + ".name", true);
   if (!is_dns1123_label(s.name)) {
@@ -142,6 +142,9 @@ service_config parse_service(const json& j, std::size_t index, const std::filesy
     fail(named + ".webhook_secret", "must be at least 16 characters (use a long random string)");
   }
   s.build_tags = get_bool(j, "build_tags", named + ".build_tags", false);
+  s.cancel_superseded = get_bool(j, "cancel_superseded", named + ".cancel_superseded", true);
+  s.max_concurrent_builds = static_cast<unsigned>(
+      get_uint(j, "max_concurrent_builds", named + ".max_concurrent_builds", 1, 1, 1000));
   return s;
 }
 
@@ -238,7 +241,7 @@ kiwi_config parse_config(std::string_view json_text, const std::filesystem::path
   }
   reject_unknown(root, "",
                  {"listen", "redis", "data_dir", "max_body_bytes", "http", "redis_timeout_ms",
-                  "worker", "services"});
+                  "worker", "queue", "services"});
   kiwi_config c;
 
   std::string listen = get_string(root, "listen", "listen", false, "127.0.0.1:8080");
@@ -299,7 +302,8 @@ kiwi_config parse_config(std::string_view json_text, const std::filesystem::path
       fail("worker", "must be an object");
     }
     reject_unknown(*w, "worker",
-                   {"concurrency", "blocking_threads", "clone_timeout_s", "keep_workspaces"});
+                   {"concurrency", "blocking_threads", "clone_timeout_s", "keep_workspaces",
+                    "drain_timeout_ms"});
     c.worker.concurrency =
         static_cast<unsigned>(get_uint(*w, "concurrency", "worker.concurrency", 4, 1, 1024));
     c.worker.blocking_threads = static_cast<unsigned>(
@@ -307,6 +311,29 @@ kiwi_config parse_config(std::string_view json_text, const std::filesystem::path
     c.worker.clone_timeout = std::chrono::seconds(
         get_uint(*w, "clone_timeout_s", "worker.clone_timeout_s", 30, 1, 3600));
     c.worker.keep_workspaces = get_bool(*w, "keep_workspaces", "worker.keep_workspaces", false);
+    c.worker.drain_timeout = std::chrono::milliseconds(
+        get_uint(*w, "drain_timeout_ms", "worker.drain_timeout_ms", 30'000, 0, 3'600'000));
+  }
+
+  if (const json* q = member(root, "queue")) {
+    if (!q->is_object()) {
+      fail("queue", "must be an object");
+    }
+    reject_unknown(*q, "queue",
+                   {"visibility_timeout_ms", "max_attempts", "retry_base_ms", "retry_max_ms"});
+    using ms = std::chrono::milliseconds;
+    c.queue.visibility_timeout = ms(get_uint(*q, "visibility_timeout_ms",
+                                             "queue.visibility_timeout_ms", 60'000, 500,
+                                             86'400'000));
+    c.queue.max_attempts =
+        static_cast<unsigned>(get_uint(*q, "max_attempts", "queue.max_attempts", 3, 1, 100));
+    c.queue.retry_base =
+        ms(get_uint(*q, "retry_base_ms", "queue.retry_base_ms", 2'000, 1, 3'600'000));
+    c.queue.retry_max =
+        ms(get_uint(*q, "retry_max_ms", "queue.retry_max_ms", 300'000, 1, 86'400'000));
+    if (c.queue.retry_max < c.queue.retry_base) {
+      fail("queue.retry_max_ms", "must be at least queue.retry_base_ms");
+    }
   }
 
   if (const json* s = member(root, "services")) {

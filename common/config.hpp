@@ -33,6 +33,8 @@ struct service_config {
   std::string git_username;    // user sent with the token
   std::string webhook_secret;
   bool build_tags = false;
+  bool cancel_superseded = true;       // a newer push to the same ref supersedes older builds
+  unsigned max_concurrent_builds = 1;  // builds of this service running at once
 };
 
 struct http_config {
@@ -49,6 +51,16 @@ struct worker_config {
   unsigned blocking_threads = 4;
   std::chrono::seconds clone_timeout{30};
   bool keep_workspaces = false;
+  // SIGTERM: how long running stages may go on before their jobs are handed back.
+  std::chrono::milliseconds drain_timeout{30'000};
+};
+
+// The reliable queue (docs/queue.md).
+struct queue_config {
+  std::chrono::milliseconds visibility_timeout{60'000};  // a silent worker's jobs are reclaimed
+  unsigned max_attempts = 3;                             // tries before a dead letter
+  std::chrono::milliseconds retry_base{2'000};           // first retry delay (before jitter)
+  std::chrono::milliseconds retry_max{300'000};          // cap on a retry delay
 };
 
 struct kiwi_config {
@@ -60,6 +72,7 @@ struct kiwi_config {
   std::chrono::milliseconds redis_timeout{800};
   http_config http;
   worker_config worker;
+  queue_config queue;
   std::vector<service_config> services;
 
   const service_config* find_service(std::string_view name) const;

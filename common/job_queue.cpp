@@ -7,46 +7,311 @@ namespace asio = boost::asio;
 namespace kiwi {
 namespace {
 
-// KEYS: delivery, build, jobs, build events, service builds, build numbers
-// ARGV: build id, ttl s, service, queued_at ms, event prefix, channel, service channel,
-//       field/value pairs...
-const lua_script enqueue_script(R"lua(
+// Shared by every script. Keys are built from P (keys::prefix, hash tag {q}): every key lives
+// in one Redis Cluster slot. The scheduler's per-service keys are named at run time (the claim
+// script learns the services from the ring), which Redis allows for keys of the script's slot.
+std::string prelude() {
+  return "local P = '" + std::string(keys::prefix) + "'\n" + R"lua(
+local function jstr(s) return cjson.encode(s or '') end
+local function store_event(b, seq, ev, svc)
+  redis.call('XADD', b .. ':events', 'MAXLEN', '~', 10000, '*', 'seq', seq, 'event', ev)
+  redis.call('PUBLISH', 'kiwi:events', ev)
+  redis.call('PUBLISH', 'kiwi:events:' .. svc, ev)
+end
+-- An event decided here (same fields and order as common/build_event.cpp).
+local function emit(id, etype, status, message, ts)
+  local b = P .. 'build:' .. id
+  local f = redis.call('HMGET', b, 'service', 'ref', 'sha')
+  local seq = redis.call('HINCRBY', b, 'seq', 1)
+  local ev = '{"v":1,"type":' .. jstr(etype) .. ',"build_id":' .. jstr(id) ..
+             ',"service":' .. jstr(f[1]) .. ',"ref":' .. jstr(f[2]) .. ',"sha":' .. jstr(f[3]) ..
+             ',"stage":"","status":' .. jstr(status) .. ',"ts":' .. jstr(ts) ..
+             ',"message":' .. jstr(message) .. ',"seq":' .. seq .. '}'
+  store_event(b, seq, ev, f[1] or '')
+end
+-- An event made by the caller: its JSON without seq and the closing brace.
+local function emit_prefix(id, svc, prefix)
+  local b = P .. 'build:' .. id
+  local seq = redis.call('HINCRBY', b, 'seq', 1)
+  store_event(b, seq, prefix .. ',"seq":' .. seq .. '}', svc)
+  return seq
+end
+local function count(outcome) redis.call('HINCRBY', P .. 'stats:outcomes', outcome, 1) end
+-- One token per event that may have made work claimable; an idle worker BLPOPs one.
+local function wake()
+  redis.call('LPUSH', P .. 'wake', '1')
+  redis.call('LTRIM', P .. 'wake', 0, 63)
+end
+local function mark_ready(svc)
+  if redis.call('SADD', P .. 'ready_set', svc) == 1 then
+    redis.call('RPUSH', P .. 'ready', svc)
+  end
+  wake()
+end
+-- A running build gives up its lease and its service slot.
+local function release_slot(id, svc)
+  redis.call('ZREM', P .. 'leases', id)
+  redis.call('SREM', P .. 'svc:' .. svc .. ':active', id)
+  if redis.call('LLEN', P .. 'svc:' .. svc .. ':waiting') > 0 then mark_ready(svc) end
+end
+local function requeue_front(id, svc)
+  redis.call('LPUSH', P .. 'svc:' .. svc .. ':waiting', id)
+  mark_ready(svc)
+end
+-- An ended build leaves its ref's "latest push wins" set.
+local function end_live(id, b)
+  local f = redis.call('HMGET', b, 'service', 'ref')
+  if f[1] and f[2] then redis.call('SREM', P .. 'live:' .. f[1] .. ':' .. f[2], id) end
+end
+local function dead_letter(id, b, svc, err, attempts, now, ts, prefix)
+  redis.call('HSET', b, 'status', 'failed', 'error', err, 'finished_at', now, 'attempts', attempts,
+             'dead_letter', '1')
+  redis.call('XADD', P .. 'dead', 'MAXLEN', '~', 100000, '*', 'build', id, 'service', svc,
+             'error', err, 'attempts', attempts, 'ts', ts)
+  end_live(id, b)
+  count('dead_lettered')
+  if prefix then emit_prefix(id, svc, prefix) else emit(id, 'build.failed', 'failed', err, ts) end
+end
+-- Cancels a build (reason 'cancelled' or 'superseded'): a waiting one ends now, a running one
+-- is flagged for its worker's next heartbeat.
+local function cancel_build(id, reason, now, ts, message)
+  local b = P .. 'build:' .. id
+  local f = redis.call('HMGET', b, 'status', 'service')
+  if not f[1] then return 'not_found' end
+  if f[1] == 'queued' or f[1] == 'retrying' then
+    redis.call('LREM', P .. 'svc:' .. f[2] .. ':waiting', 1, id)
+    redis.call('ZREM', P .. 'delayed', id)
+    redis.call('HSET', b, 'status', reason, 'finished_at', now, 'error', message)
+    end_live(id, b)
+    count(reason)
+    emit(id, 'build.' .. reason, reason, message, ts)
+    return reason
+  end
+  if f[1] == 'running' then
+    if not redis.call('HGET', b, 'cancel') then redis.call('HSET', b, 'cancel', reason) end
+    return 'cancelling'
+  end
+  end_live(id, b)
+  return f[1]
+end
+-- A lease ran out: its worker died, hung, or lost Redis for longer than the visibility timeout.
+local function expire(id, now, ts, max_attempts)
+  redis.call('ZREM', P .. 'leases', id)
+  local b = P .. 'build:' .. id
+  local f = redis.call('HMGET', b, 'service', 'status', 'attempts', 'cancel', 'worker')
+  local svc = f[1]
+  if not svc then return end
+  release_slot(id, svc)
+  if f[2] ~= 'running' then return end
+  local attempts = tonumber(f[3] or '0') + 1
+  local who = 'worker ' .. (f[5] or '?')
+  redis.call('HSET', b, 'attempts', attempts, 'worker', '')
+  if f[4] then
+    redis.call('HSET', b, 'status', f[4], 'finished_at', now)
+    end_live(id, b)
+    count(f[4])
+    emit(id, 'build.' .. f[4], f[4], who .. ' stopped responding; the build ends ' .. f[4] ..
+         ' as requested', ts)
+  elseif attempts >= max_attempts then
+    dead_letter(id, b, svc, who .. ' stopped responding (lease expired) during attempt ' ..
+                attempts .. ' of ' .. max_attempts, attempts, now, ts, nil)
+  else
+    redis.call('HSET', b, 'status', 'queued')
+    requeue_front(id, svc)
+    count('reclaimed')
+    emit(id, 'build.requeued', 'queued', who .. ' stopped responding (lease expired); attempt ' ..
+         (attempts + 1) .. ' of ' .. max_attempts .. ' is queued', ts)
+  end
+end
+)lua";
+}
+
+lua_script make_script(const char* body) { return lua_script(prelude() + body); }
+
+// KEYS: delivery, build, service builds, build numbers
+// ARGV: build id, ttl s, service, now ms, queued event prefix, ref, cancel_superseded (1/0),
+//       max concurrent, ts, field/value pairs...
+const lua_script enqueue_script = make_script(R"lua(
 local existing = redis.call('GET', KEYS[1])
-if existing then return {0, existing} end
-local number = redis.call('HINCRBY', KEYS[6], ARGV[3], 1)
-redis.call('HSET', KEYS[2], 'id', ARGV[1], 'number', number, 'status', 'queued',
-           'queued_at', ARGV[4], 'seq', 1, unpack(ARGV, 8))
-redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
-redis.call('XADD', KEYS[3], '*', 'build', ARGV[1], 'number', number, unpack(ARGV, 8))
-local ev = ARGV[5] .. ',"seq":1}'
-redis.call('XADD', KEYS[4], 'MAXLEN', '~', 10000, '*', 'seq', 1, 'event', ev)
-redis.call('ZADD', KEYS[5], ARGV[4], ARGV[1])
-redis.call('PUBLISH', ARGV[6], ev)
-redis.call('PUBLISH', ARGV[7], ev)
-return {1, ARGV[1], number}
+if existing then return {0, existing, 0, 0} end
+local id, svc, now, ref, ts = ARGV[1], ARGV[3], ARGV[4], ARGV[6], ARGV[9]
+local number = redis.call('HINCRBY', KEYS[4], svc, 1)
+redis.call('HSET', KEYS[2], 'id', id, 'number', number, 'status', 'queued', 'queued_at', now,
+           'seq', 0, 'attempts', 0, 'lease', 0, unpack(ARGV, 10))
+redis.call('SET', KEYS[1], id, 'EX', ARGV[2])
+redis.call('ZADD', KEYS[3], now, id)
+redis.call('HSET', P .. 'svc:' .. svc, 'max', ARGV[8])
+local live = P .. 'live:' .. svc .. ':' .. ref
+local superseded = 0
+if ARGV[7] == '1' then
+  for _, old in ipairs(redis.call('SMEMBERS', live)) do
+    local r = cancel_build(old, 'superseded', now, ts,
+                           'superseded by build ' .. id .. ', a newer push to ' .. ref)
+    if r == 'superseded' or r == 'cancelling' then superseded = superseded + 1 end
+  end
+end
+redis.call('SADD', live, id)
+emit_prefix(id, svc, ARGV[5])
+redis.call('RPUSH', P .. 'svc:' .. svc .. ':waiting', id)
+mark_ready(svc)
+return {1, id, number, superseded}
 )lua");
 
-// KEYS: build, build events, jobs, outcomes
-// ARGV: event prefix, channel, service channel, entry id or '', group, outcome or '',
-//       field/value pairs...
-const lua_script record_script(R"lua(
-local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
-if #ARGV >= 8 then redis.call('HSET', KEYS[1], unpack(ARGV, 7)) end
-local ev = ARGV[1] .. ',"seq":' .. seq .. '}'
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', 10000, '*', 'seq', seq, 'event', ev)
-redis.call('PUBLISH', ARGV[2], ev)
-redis.call('PUBLISH', ARGV[3], ev)
-if ARGV[4] ~= '' then
-  redis.call('XACK', KEYS[3], ARGV[5], ARGV[4])
-  redis.call('XDEL', KEYS[3], ARGV[4])
+// KEYS: ready ring
+// ARGV: worker, now ms, lease ms, max builds, ts, max attempts
+const lua_script claim_script = make_script(R"lua(
+local worker, now, lease_ms = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local max, ts, max_attempts = tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6])
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'leases', '-inf', now, 'LIMIT', 0, 100)) do
+  expire(id, now, ts, max_attempts)
 end
-if ARGV[6] ~= '' then redis.call('HINCRBY', KEYS[4], ARGV[6], 1) end
-return seq
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'delayed', '-inf', now, 'LIMIT', 0, 100)) do
+  redis.call('ZREM', P .. 'delayed', id)
+  local b = P .. 'build:' .. id
+  local f = redis.call('HMGET', b, 'service', 'status')
+  if f[1] and f[2] == 'retrying' then
+    redis.call('HSET', b, 'status', 'queued')
+    requeue_front(id, f[1])
+  end
+end
+local out = {}
+local budget = redis.call('LLEN', KEYS[1]) + 2 * max
+while #out < max and budget > 0 do
+  budget = budget - 1
+  local svc = redis.call('LPOP', KEYS[1])
+  if not svc then break end
+  local waiting = P .. 'svc:' .. svc .. ':waiting'
+  local active = P .. 'svc:' .. svc .. ':active'
+  local limit = tonumber(redis.call('HGET', P .. 'svc:' .. svc, 'max') or '1')
+  local id = false
+  if redis.call('SCARD', active) < limit then id = redis.call('LPOP', waiting) end
+  if id then
+    local b = P .. 'build:' .. id
+    if redis.call('HGET', b, 'status') == 'queued' then
+      local lease = redis.call('HINCRBY', b, 'lease', 1)
+      redis.call('HSET', b, 'status', 'running', 'worker', worker, 'claimed_at', now)
+      redis.call('SADD', active, id)
+      redis.call('ZADD', P .. 'leases', now + lease_ms, id)
+      out[#out + 1] = {id, lease, redis.call('HGETALL', b)}
+    end
+  end
+  -- Round robin: a service that can take another build goes to the back of the ring; one at
+  -- its limit leaves the ring until one of its builds ends (release_slot puts it back).
+  if redis.call('LLEN', waiting) > 0 and redis.call('SCARD', active) < limit then
+    redis.call('RPUSH', KEYS[1], svc)
+  else
+    redis.call('SREM', P .. 'ready_set', svc)
+  end
+end
+return out
 )lua");
+
+// KEYS: leases
+// ARGV: now ms, lease ms, then build id / lease pairs
+const lua_script heartbeat_script = make_script(R"lua(
+local now, lease_ms = tonumber(ARGV[1]), tonumber(ARGV[2])
+local out = {}
+for i = 3, #ARGV - 1, 2 do
+  local id, lease = ARGV[i], ARGV[i + 1]
+  local f = redis.call('HMGET', P .. 'build:' .. id, 'lease', 'status', 'cancel')
+  if f[1] ~= lease or f[2] ~= 'running' then
+    out[#out + 1] = {id, 'lost', ''}
+  else
+    redis.call('ZADD', KEYS[1], 'XX', now + lease_ms, id)
+    if f[3] then out[#out + 1] = {id, 'cancel', f[3]} end
+  end
+end
+return out
+)lua");
+
+// KEYS: build
+// ARGV: build id, service, lease ('' = unfenced), event prefix, field/value pairs...
+const lua_script record_script = make_script(R"lua(
+if ARGV[3] ~= '' and redis.call('HGET', KEYS[1], 'lease') ~= ARGV[3] then return -1 end
+if #ARGV >= 6 then redis.call('HSET', KEYS[1], unpack(ARGV, 5)) end
+return emit_prefix(ARGV[1], ARGV[2], ARGV[4])
+)lua");
+
+// KEYS: build
+// ARGV: build id, lease, outcome, now ms, ts, stage event prefix or '', final event prefix,
+//       error, retry due ms, field/value pairs...
+const lua_script finish_script = make_script(R"lua(
+local id, lease, outcome, now, ts = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local b = KEYS[1]
+local f = redis.call('HMGET', b, 'lease', 'status', 'service', 'attempts')
+if f[1] ~= lease or f[2] ~= 'running' then return 0 end
+local svc, err = f[3], ARGV[8]
+if #ARGV >= 11 then redis.call('HSET', b, unpack(ARGV, 10)) end
+if ARGV[6] ~= '' then emit_prefix(id, svc, ARGV[6]) end
+release_slot(id, svc)
+redis.call('HSET', b, 'worker', '')
+redis.call('HDEL', b, 'cancel')
+local attempts = tonumber(f[4] or '0') + 1
+if outcome == 'retry' then
+  redis.call('HSET', b, 'status', 'retrying', 'attempts', attempts, 'error', err,
+             'retry_at', ARGV[9])
+  redis.call('ZADD', P .. 'delayed', ARGV[9], id)
+  count('retried')
+  emit_prefix(id, svc, ARGV[7])
+elseif outcome == 'dead_letter' then
+  dead_letter(id, b, svc, err, attempts, now, ts, ARGV[7])
+else
+  redis.call('HSET', b, 'status', outcome, 'finished_at', now)
+  if err ~= '' then redis.call('HSET', b, 'error', err) end
+  end_live(id, b)
+  count(outcome)
+  emit_prefix(id, svc, ARGV[7])
+end
+return 1
+)lua");
+
+// KEYS: build
+// ARGV: build id, lease, ts, message
+const lua_script release_script = make_script(R"lua(
+local id, lease, ts = ARGV[1], ARGV[2], ARGV[3]
+local f = redis.call('HMGET', KEYS[1], 'lease', 'status', 'service')
+if f[1] ~= lease or f[2] ~= 'running' then return 0 end
+release_slot(id, f[3])
+redis.call('HSET', KEYS[1], 'status', 'queued', 'worker', '')
+requeue_front(id, f[3])
+count('handed_back')
+emit(id, 'build.requeued', 'queued', ARGV[4], ts)
+return 1
+)lua");
+
+// KEYS: build
+// ARGV: build id, now ms, ts, message
+const lua_script cancel_script = make_script(R"lua(
+return cancel_build(ARGV[1], 'cancelled', ARGV[2], ARGV[3], ARGV[4])
+)lua");
+
+std::string now_millis_text() {
+  return std::to_string(unix_millis(std::chrono::system_clock::now()));
+}
+
+void append_fields(std::vector<std::string>& args, const field_list& fields) {
+  args.reserve(args.size() + 2 * fields.size());
+  for (const auto& [f, v] : fields) {
+    args.push_back(f);
+    args.push_back(v);
+  }
+}
 
 }  // namespace
 
-const std::string* queued_job::field(std::string_view name) const {
+std::string_view to_string(job_outcome o) {
+  switch (o) {
+    case job_outcome::succeeded: return "succeeded";
+    case job_outcome::failed: return "failed";
+    case job_outcome::cancelled: return "cancelled";
+    case job_outcome::superseded: return "superseded";
+    case job_outcome::retry: return "retry";
+    case job_outcome::dead_letter: return "dead_letter";
+  }
+  return "failed";
+}
+
+const std::string* claimed_job::field(std::string_view name) const {
   for (const auto& [k, v] : fields) {
     if (k == name) {
       return &v;
@@ -55,129 +320,168 @@ const std::string* queued_job::field(std::string_view name) const {
   return nullptr;
 }
 
+std::string claimed_job::field_or(std::string_view name, std::string fallback) const {
+  const std::string* v = field(name);
+  return v != nullptr ? *v : std::move(fallback);
+}
+
 job_queue::job_queue(redis_client& redis, std::chrono::milliseconds timeout)
     : redis_(redis), timeout_(timeout) {}
-
-asio::awaitable<boost::system::error_code> job_queue::ensure_group() {
-  auto r = co_await redis_.command(
-      redis_args("XGROUP", "CREATE", keys::jobs(), keys::job_group, "0", "MKSTREAM"), timeout_);
-  if (r.ec == redis_errc::server_error && r.value.str.starts_with("BUSYGROUP")) {
-    co_return boost::system::error_code{};
-  }
-  co_return r.ec;
-}
 
 asio::awaitable<std::pair<boost::system::error_code, enqueue_outcome>> job_queue::enqueue(
     const enqueue_request& request) {
   std::vector<std::string> k{keys::delivery(request.provider, request.delivery_id),
-                             keys::build(request.build_id),
-                             keys::jobs(),
-                             keys::build_events(request.build_id),
-                             keys::service_builds(request.service),
+                             keys::build(request.build_id), keys::service_builds(request.service),
                              keys::build_numbers()};
   std::vector<std::string> a{request.build_id,
                              std::to_string(delivery_ttl.count()),
                              request.service,
                              std::to_string(unix_millis(request.queued_event.ts)),
                              event_json_prefix(request.queued_event),
-                             std::string(keys::events_channel),
-                             keys::service_events_channel(request.service)};
-  a.reserve(a.size() + 2 * request.fields.size());
-  for (const auto& [f, v] : request.fields) {
-    a.push_back(f);
-    a.push_back(v);
-  }
+                             request.queued_event.ref,
+                             request.cancel_superseded ? "1" : "0",
+                             std::to_string(request.max_concurrent_builds),
+                             format_timestamp(request.queued_event.ts)};
+  append_fields(a, request.fields);
   auto r = co_await redis_.eval(enqueue_script, k, a, timeout_);
   enqueue_outcome out;
   if (!r) {
     co_return std::pair{r.ec, out};
   }
   const auto& e = r.value.elements;
-  if (r.value.type != redis_value::kind::array || e.size() < 2) {
+  if (r.value.type != redis_value::kind::array || e.size() < 4) {
     co_return std::pair{make_error_code(redis_errc::server_error), out};
   }
   out.created = e[0].integer == 1;
   out.build_id = e[1].as_string().value_or("");
-  if (e.size() > 2) {
-    out.number = e[2].integer;
-  }
+  out.number = e[2].integer;
+  out.superseded = e[3].integer;
   co_return std::pair{boost::system::error_code{}, out};
 }
 
-asio::awaitable<boost::system::error_code> job_queue::record(const build_event& event,
-                                                             const field_list& build_fields,
-                                                             const std::optional<acknowledge>& ack) {
-  std::vector<std::string> k{keys::build(event.build_id), keys::build_events(event.build_id),
-                             keys::jobs(), keys::job_outcomes()};
-  std::vector<std::string> a{event_json_prefix(event),
-                             std::string(keys::events_channel),
-                             keys::service_events_channel(event.service),
-                             ack ? ack->entry_id : std::string(),
-                             std::string(keys::job_group),
-                             ack ? ack->outcome : std::string()};
-  for (const auto& [f, v] : build_fields) {
-    a.push_back(f);
-    a.push_back(v);
-  }
-  auto r = co_await redis_.eval(record_script, k, a, timeout_);
-  co_return r.ec;
-}
-
-void job_queue::record_detached(const build_event& event) {
-  redis_.send_detached({"EVAL", record_script.source, "4", keys::build(event.build_id),
-                        keys::build_events(event.build_id), keys::jobs(), keys::job_outcomes(),
-                        event_json_prefix(event), std::string(keys::events_channel),
-                        keys::service_events_channel(event.service), "",
-                        std::string(keys::job_group), ""});
-}
-
-std::vector<queued_job> decode_jobs(const redis_value& reply) {
-  std::vector<queued_job> jobs;
-  if (reply.type != redis_value::kind::array) {
-    return jobs;  // nil: the block timed out with nothing new
-  }
-  for (const auto& stream : reply.elements) {
-    if (stream.elements.size() != 2) {
+std::vector<claimed_job> decode_claims(const redis_value& reply) {
+  std::vector<claimed_job> jobs;
+  for (const auto& entry : reply.elements) {
+    if (entry.elements.size() != 3) {
       continue;
     }
-    for (const auto& entry : stream.elements[1].elements) {
-      if (entry.elements.size() != 2) {
-        continue;
-      }
-      queued_job job;
-      job.entry_id = entry.elements[0].str;
-      const auto& kv = entry.elements[1].elements;
-      for (std::size_t i = 0; i + 1 < kv.size(); i += 2) {
-        if (kv[i].str == "build") {
-          job.build_id = kv[i + 1].str;
-        } else {
-          job.fields.emplace_back(kv[i].str, kv[i + 1].str);
-        }
-      }
-      jobs.push_back(std::move(job));
+    claimed_job job;
+    job.build_id = entry.elements[0].str;
+    job.lease = entry.elements[1].as_string().value_or("");
+    const auto& kv = entry.elements[2].elements;
+    for (std::size_t i = 0; i + 1 < kv.size(); i += 2) {
+      job.fields.emplace_back(kv[i].str, kv[i + 1].str);
     }
+    if (const std::string* a = job.field("attempts")) {
+      job.attempts = static_cast<unsigned>(std::strtoul(a->c_str(), nullptr, 10));
+    }
+    jobs.push_back(std::move(job));
   }
   return jobs;
 }
 
-asio::awaitable<std::pair<boost::system::error_code, std::vector<queued_job>>> job_queue::read(
-    const std::string& consumer, unsigned count, std::chrono::milliseconds block) {
-  auto r = co_await redis_.command(redis_args("XREADGROUP", "GROUP", keys::job_group, consumer, "COUNT",
-                                              std::to_string(count), "BLOCK",
-                                              std::to_string(block.count()), "STREAMS",
-                                              keys::jobs(), ">"),
-                                   block + timeout_);
-  if (r.ec == redis_errc::server_error && r.value.str.starts_with("NOGROUP")) {
-    // The stream was removed (FLUSHALL, a Redis without persistence restarted): recreate.
-    if (auto ec = co_await ensure_group(); ec) {
-      co_return std::pair{ec, std::vector<queued_job>{}};
-    }
-    co_return std::pair{boost::system::error_code{}, std::vector<queued_job>{}};
-  }
+asio::awaitable<std::pair<boost::system::error_code, std::vector<claimed_job>>> job_queue::claim(
+    const std::string& worker, unsigned max, std::chrono::milliseconds lease_for,
+    unsigned max_attempts) {
+  auto now = std::chrono::system_clock::now();
+  std::vector<std::string> k{keys::ready()};
+  std::vector<std::string> a{worker,
+                             std::to_string(unix_millis(now)),
+                             std::to_string(lease_for.count()),
+                             std::to_string(max),
+                             format_timestamp(now),
+                             std::to_string(max_attempts)};
+  auto r = co_await redis_.eval(claim_script, k, a, timeout_);
   if (!r) {
-    co_return std::pair{r.ec, std::vector<queued_job>{}};
+    co_return std::pair{r.ec, std::vector<claimed_job>{}};
   }
-  co_return std::pair{boost::system::error_code{}, decode_jobs(r.value)};
+  co_return std::pair{boost::system::error_code{}, decode_claims(r.value)};
+}
+
+asio::awaitable<boost::system::error_code> job_queue::wait_for_work(
+    std::chrono::milliseconds at_most) {
+  // BLPOP's timeout is in seconds (fractions allowed since Redis 6).
+  const std::string seconds = std::to_string(static_cast<double>(at_most.count()) / 1000.0);
+  auto r = co_await redis_.command(redis_args("BLPOP", keys::wake(), seconds), at_most + timeout_);
+  co_return r.ec;
+}
+
+asio::awaitable<std::pair<boost::system::error_code, std::vector<lease_notice>>>
+job_queue::heartbeat(const std::vector<held_lease>& held, std::chrono::milliseconds lease_for) {
+  std::vector<lease_notice> notices;
+  if (held.empty()) {
+    co_return std::pair{boost::system::error_code{}, notices};
+  }
+  std::vector<std::string> k{keys::leases()};
+  std::vector<std::string> a{now_millis_text(), std::to_string(lease_for.count())};
+  for (const auto& h : held) {
+    a.push_back(h.build_id);
+    a.push_back(h.lease);
+  }
+  auto r = co_await redis_.eval(heartbeat_script, k, a, timeout_);
+  if (!r) {
+    co_return std::pair{r.ec, notices};
+  }
+  for (const auto& e : r.value.elements) {
+    if (e.elements.size() == 3) {
+      notices.push_back(
+          lease_notice{e.elements[0].str, e.elements[1].str == "lost", e.elements[2].str});
+    }
+  }
+  co_return std::pair{boost::system::error_code{}, notices};
+}
+
+asio::awaitable<std::pair<boost::system::error_code, bool>> job_queue::record(
+    const build_event& event, const field_list& build_fields, const std::string& lease) {
+  std::vector<std::string> k{keys::build(event.build_id)};
+  std::vector<std::string> a{event.build_id, event.service, lease, event_json_prefix(event)};
+  append_fields(a, build_fields);
+  auto r = co_await redis_.eval(record_script, k, a, timeout_);
+  co_return std::pair{r.ec, !r.ec && r.value.integer >= 0};
+}
+
+void job_queue::record_detached(const build_event& event) {
+  // EVALSHA: the job's earlier attached record() loaded the script. Should Redis have restarted
+  // since, this line is refused (NOSCRIPT) and lost like any detached write to a down Redis.
+  redis_.send_detached({"EVALSHA", record_script.sha1, "1", keys::build(event.build_id),
+                        event.build_id, event.service, "", event_json_prefix(event)});
+}
+
+asio::awaitable<std::pair<boost::system::error_code, bool>> job_queue::finish(
+    const claimed_job& job, const job_result& result) {
+  auto now = std::chrono::system_clock::now();
+  std::vector<std::string> k{keys::build(job.build_id)};
+  std::vector<std::string> a{job.build_id,
+                             job.lease,
+                             std::string(to_string(result.outcome)),
+                             std::to_string(unix_millis(now)),
+                             format_timestamp(now),
+                             result.stage_event ? event_json_prefix(*result.stage_event) : "",
+                             event_json_prefix(result.final_event),
+                             result.error,
+                             std::to_string(unix_millis(result.retry_at))};
+  append_fields(a, result.fields);
+  auto r = co_await redis_.eval(finish_script, k, a, timeout_);
+  co_return std::pair{r.ec, !r.ec && r.value.integer == 1};
+}
+
+asio::awaitable<std::pair<boost::system::error_code, bool>> job_queue::release(
+    const claimed_job& job, const std::string& message) {
+  std::vector<std::string> k{keys::build(job.build_id)};
+  std::vector<std::string> a{job.build_id, job.lease,
+                             format_timestamp(std::chrono::system_clock::now()), message};
+  auto r = co_await redis_.eval(release_script, k, a, timeout_);
+  co_return std::pair{r.ec, !r.ec && r.value.integer == 1};
+}
+
+asio::awaitable<std::pair<boost::system::error_code, std::string>> job_queue::cancel(
+    const std::string& build_id, const std::string& message) {
+  auto now = std::chrono::system_clock::now();
+  std::vector<std::string> k{keys::build(build_id)};
+  std::vector<std::string> a{build_id, std::to_string(unix_millis(now)), format_timestamp(now),
+                             message};
+  auto r = co_await redis_.eval(cancel_script, k, a, timeout_);
+  co_return std::pair{r.ec, r.value.as_string().value_or("")};
 }
 
 asio::awaitable<std::pair<boost::system::error_code, field_list>> job_queue::build_record(

@@ -1,11 +1,17 @@
 #pragma once
-// Kiwi's job queue and build store on Redis (docs/redis.md):
-// - enqueue: delivery dedup + build record + job XADD + build.queued event, one Lua script,
-//   one round trip;
-// - record: an event (seq assigned in Redis), build-record fields, and optionally the job's
-//   XACK+XDEL and outcome counter, atomically, so a job is acknowledged only together with its
-//   recorded outcome;
-// - read: XREADGROUP for a consumer.
+// Kiwi's job queue and build store on Redis (docs/queue.md, docs/redis.md).
+//
+// Every state change is one Lua script, one round trip, and carries its event:
+// - enqueue: delivery dedup + build record + "latest push wins" + the service's waiting list;
+// - claim:   reclaims expired leases, promotes due retries, then takes up to N builds from the
+//            services in round-robin order, each under its service's max_concurrent_builds,
+//            and gives each a lease (a fencing token: the build's `lease` counter);
+// - heartbeat: extends the leases of running builds, reports cancellations and lost leases;
+// - record / finish / release: fenced by the lease, so a worker that lost its build can no
+//   longer write to it.
+// A build is never dropped: it is queued, running (leased), retrying (delayed), or ended
+// (succeeded, failed, cancelled, superseded; a failed build that exhausted its attempts or
+// could not be decoded is also in the dead-letter stream).
 
 #include <chrono>
 #include <optional>
@@ -22,32 +28,57 @@ namespace kiwi {
 
 using field_list = std::vector<std::pair<std::string, std::string>>;
 
-// A job as it travels through the stream. `fields` hold service, ref, sha, branch, ...
-struct queued_job {
-  std::string entry_id;  // stream entry id
-  std::string build_id;
-  field_list fields;
-  const std::string* field(std::string_view name) const;
-};
-
 struct enqueue_request {
   std::string build_id;      // new_build_id()
-  std::string provider;      // "github", "gitlab", "api"
+  std::string provider;      // "github", "gitlab", "api", "bench"
   std::string delivery_id;   // redelivery guard key; unique per webhook delivery
   std::string service;
-  field_list fields;         // stored in the build record and the job entry
-  build_event queued_event;  // build.queued
+  field_list fields;         // stored in the build record: kind, ref, sha, branch, ...
+  build_event queued_event;  // build.queued; its ref is the "latest push wins" group
+  bool cancel_superseded = true;
+  unsigned max_concurrent_builds = 1;
 };
 
 struct enqueue_outcome {
   bool created = false;    // false: the delivery was seen before
   std::string build_id;    // the new build, or the original one of a redelivery
   long long number = 0;    // per-service build number (new builds only)
+  long long superseded = 0;  // older builds of the same ref superseded or asked to cancel
 };
 
-struct acknowledge {
-  std::string entry_id;
-  std::string outcome;  // counted in stats:outcomes ("succeeded", "failed")
+// A build as a worker holds it.
+struct claimed_job {
+  std::string build_id;
+  std::string lease;       // fencing token: the build's claim counter when it was claimed
+  unsigned attempts = 0;   // tries that already ended in a transient failure or a lost worker
+  field_list fields;       // the build record
+  const std::string* field(std::string_view name) const;
+  std::string field_or(std::string_view name, std::string fallback = {}) const;
+};
+
+// What became of a build, as the worker reports it to finish().
+enum class job_outcome { succeeded, failed, cancelled, superseded, retry, dead_letter };
+std::string_view to_string(job_outcome o);
+
+struct job_result {
+  job_outcome outcome = job_outcome::succeeded;
+  std::optional<build_event> stage_event;  // e.g. stage.succeeded, stored before final_event
+  build_event final_event;                 // build.succeeded, build.failed, build.retrying, ...
+  field_list fields;                       // build-record fields to set
+  std::string error;                       // the reason for failed/dead_letter/retry
+  std::chrono::system_clock::time_point retry_at{};  // outcome retry: when it is due
+};
+
+// Told by heartbeat(): stop a running build.
+struct lease_notice {
+  std::string build_id;
+  bool lost = false;    // the lease is gone (reclaimed after the visibility timeout, ended)
+  std::string reason;   // otherwise: a cancel request, "cancelled" or "superseded"
+};
+
+struct held_lease {
+  std::string build_id;
+  std::string lease;
 };
 
 class job_queue {
@@ -56,23 +87,46 @@ class job_queue {
 
   static constexpr std::chrono::seconds delivery_ttl{7 * 24 * 3600};
 
-  // Creates the consumer group (idempotent).
-  boost::asio::awaitable<boost::system::error_code> ensure_group();
-
   boost::asio::awaitable<std::pair<boost::system::error_code, enqueue_outcome>> enqueue(
       const enqueue_request& request);
 
-  boost::asio::awaitable<boost::system::error_code> record(
-      const build_event& event, const field_list& build_fields,
-      const std::optional<acknowledge>& ack = std::nullopt);
+  // Up to `max` builds for `worker`, leased for `lease_for`; builds whose lease expired are
+  // requeued (or dead-lettered after max_attempts) and due retries promoted first.
+  boost::asio::awaitable<std::pair<boost::system::error_code, std::vector<claimed_job>>> claim(
+      const std::string& worker, unsigned max, std::chrono::milliseconds lease_for,
+      unsigned max_attempts);
+
+  // Blocks (BLPOP on the wake list) until work may be available or `at_most` passed. Use a
+  // connection of its own: the block holds it.
+  boost::asio::awaitable<boost::system::error_code> wait_for_work(std::chrono::milliseconds at_most);
+
+  boost::asio::awaitable<std::pair<boost::system::error_code, std::vector<lease_notice>>>
+  heartbeat(const std::vector<held_lease>& held, std::chrono::milliseconds lease_for);
+
+  // Stores an event and build-record fields. With a lease, only while the build still holds
+  // it: returns false (and writes nothing) when the lease is gone.
+  boost::asio::awaitable<std::pair<boost::system::error_code, bool>> record(
+      const build_event& event, const field_list& build_fields, const std::string& lease);
 
   // Writes the event to the connection at once without waiting for the reply: for log lines,
   // which must keep their order relative to what the job records next. Lost if Redis is down.
   void record_detached(const build_event& event);
 
-  // Up to `count` new jobs for `consumer`, waiting up to `block` for the first one.
-  boost::asio::awaitable<std::pair<boost::system::error_code, std::vector<queued_job>>> read(
-      const std::string& consumer, unsigned count, std::chrono::milliseconds block);
+  // Ends a claimed build (or schedules its retry). False when the lease was lost meanwhile:
+  // another worker owns the build now and nothing was written.
+  boost::asio::awaitable<std::pair<boost::system::error_code, bool>> finish(
+      const claimed_job& job, const job_result& result);
+
+  // Hands a claimed build back to the front of its service's queue (graceful shutdown): it
+  // runs again at once elsewhere, without counting as an attempt.
+  boost::asio::awaitable<std::pair<boost::system::error_code, bool>> release(
+      const claimed_job& job, const std::string& message);
+
+  // Cancels a build: a queued or retrying one ends at once ("cancelled"); a running one is
+  // asked to stop ("cancelling"; its worker learns it at the next heartbeat). Returns the
+  // resulting state, or the build's status when it had already ended, or "not_found".
+  boost::asio::awaitable<std::pair<boost::system::error_code, std::string>> cancel(
+      const std::string& build_id, const std::string& message);
 
   // Fields of a build record (empty when it does not exist).
   boost::asio::awaitable<std::pair<boost::system::error_code, field_list>> build_record(
@@ -83,7 +137,7 @@ class job_queue {
   std::chrono::milliseconds timeout_;
 };
 
-// Decodes an XREADGROUP reply; exposed for tests.
-std::vector<queued_job> decode_jobs(const redis_value& reply);
+// Decodes a claim script reply; exposed for tests.
+std::vector<claimed_job> decode_claims(const redis_value& reply);
 
 }  // namespace kiwi

@@ -10,9 +10,27 @@ namespace kiwi::keys {
 
 inline constexpr std::string_view prefix = "kiwi:{q}:";
 
-// Stream of jobs; consumer group job_group. Entry fields: build, service, ref, sha, ...
-inline std::string jobs() { return std::string(prefix) + "jobs"; }
-inline constexpr std::string_view job_group = "kiwi-workers";
+// The scheduler (docs/queue.md). A build waits in its service's list; services with waiting
+// builds form a round-robin ring; a claimed build holds a lease until it ends.
+inline std::string service_waiting(std::string_view service) {  // list of build ids, FIFO
+  return std::string(prefix) + "svc:" + std::string(service) + ":waiting";
+}
+inline std::string service_active(std::string_view service) {  // set of running build ids
+  return std::string(prefix) + "svc:" + std::string(service) + ":active";
+}
+inline std::string service_settings(std::string_view service) {  // hash: max (concurrent builds)
+  return std::string(prefix) + "svc:" + std::string(service);
+}
+// Queued or running builds of one (service, ref), for "latest push wins" (set).
+inline std::string live_builds(std::string_view service, std::string_view ref) {
+  return std::string(prefix) + "live:" + std::string(service) + ":" + std::string(ref);
+}
+inline std::string ready() { return std::string(prefix) + "ready"; }          // ring (list)
+inline std::string ready_set() { return std::string(prefix) + "ready_set"; }  // its members
+inline std::string leases() { return std::string(prefix) + "leases"; }  // zset: id -> expiry ms
+inline std::string delayed() { return std::string(prefix) + "delayed"; }  // zset: id -> due ms
+inline std::string dead_letters() { return std::string(prefix) + "dead"; }  // stream
+inline std::string wake() { return std::string(prefix) + "wake"; }  // list idle workers BLPOP
 
 // Redelivery guard: delivery id -> build id, expires after 7 days.
 inline std::string delivery(std::string_view provider, std::string_view delivery_id) {
@@ -38,7 +56,8 @@ inline std::string service_builds(std::string_view service) {
 // Per-service build counters (hash field = service name) for ${BUILD_NUMBER}.
 inline std::string build_numbers() { return std::string(prefix) + "build_numbers"; }
 
-// Jobs by outcome across all workers (hash: succeeded, failed, ...).
+// Jobs by outcome across all workers (hash: succeeded, failed, cancelled, superseded, retried,
+// reclaimed, handed_back, dead_lettered).
 inline std::string job_outcomes() { return std::string(prefix) + "stats:outcomes"; }
 
 // Pub/sub channels for subscribers.

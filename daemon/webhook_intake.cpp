@@ -75,6 +75,8 @@ webhook_decision decide_push(git_provider provider, const service_config& servic
   job.provider = std::string(provider_name(provider));
   job.delivery_id = delivery_id.empty() ? job.build_id : std::move(delivery_id);
   job.service = service.name;
+  job.cancel_superseded = service.cancel_superseded;
+  job.max_concurrent_builds = service.max_concurrent_builds;
   job.fields = {{"service", service.name},
                 {"kind", "push"},
                 {"trigger", "webhook"},

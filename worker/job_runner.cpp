@@ -1,12 +1,14 @@
 #include "worker/job_runner.hpp"
 
+#include <random>
+
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "common/retry_policy.hpp"
 #include "worker/blocking_pool.hpp"
 #include "worker/clone_stage.hpp"
 
@@ -15,12 +17,14 @@ namespace asio = boost::asio;
 namespace kiwi {
 namespace {
 
-std::string field_or_empty(const queued_job& job, std::string_view name) {
-  const std::string* v = job.field(name);
-  return v != nullptr ? *v : std::string();
-}
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
 std::string now_millis() { return std::to_string(unix_millis(std::chrono::system_clock::now())); }
+std::string now_micros() {
+  return std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count());
+}
 
 // Non-coroutine builders: GCC 12 miscompiles braced lists of string literals in coroutines.
 build_event make_event(const build_event& base, event_type type, std::string_view stage,
@@ -34,103 +38,265 @@ build_event make_event(const build_event& base, event_type type, std::string_vie
   return e;
 }
 
-field_list build_failed_fields(const std::string& message) {
-  return {{"status", "failed"}, {"error", message}, {"finished_at", now_millis()}};
-}
 field_list stage_started_fields(std::string_view stage) {
   auto now = now_millis();
-  return {{"status", "running"},
-          {"stage", std::string(stage)},
+  return {{"stage", std::string(stage)},
           {"started_at", now},
+          {"started_us", now_micros()},
           {"stage." + std::string(stage) + ".started_at", now}};
 }
 field_list stage_finished_fields(std::string_view stage, std::string_view status) {
   return {{"stage." + std::string(stage) + ".finished_at", now_millis()},
           {"stage." + std::string(stage) + ".status", std::string(status)}};
 }
-field_list build_succeeded_fields() {
-  return {{"status", "succeeded"}, {"finished_at", now_millis()}};
+
+// Which clone failures may pass on their own.
+failure_kind clone_failure_kind(clone_errc code) {
+  switch (code) {
+    case clone_errc::connection_timeout:
+    case clone_errc::other:  // connection refused, reset, a 5xx from the git server
+      return failure_kind::transient;
+    case clone_errc::authentication_failed:
+    case clone_errc::repository_not_found:
+    case clone_errc::certificate_invalid:
+    case clone_errc::commit_not_found:
+    case clone_errc::cancelled:
+      return failure_kind::permanent;
+  }
+  return failure_kind::permanent;
+}
+
+double jitter() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  return std::uniform_real_distribution<double>(0.0, 1.0)(rng);
+}
+
+// The result for a failed stage, as decided by retry_policy.
+job_result failure_result(const build_event& base, std::string_view stage, std::string message,
+                          failure_kind kind, unsigned attempt, const queue_config& queue) {
+  job_result r;
+  r.stage_event = make_event(base, event_type::stage_failed, stage, "failed", message);
+  r.fields = stage_finished_fields(stage, "failed");
+  r.error = message;
+  const auto d = decide_after_failure(kind, attempt, queue, jitter());
+  switch (d.what) {
+    case retry_decision::action::retry:
+      r.outcome = job_outcome::retry;
+      r.retry_at = std::chrono::system_clock::now() + d.delay;
+      r.final_event = make_event(
+          base, event_type::build_retrying, "", "retrying",
+          fmt::format("attempt {} of {} failed: {}; retrying in {:.1f} s", attempt,
+                      queue.max_attempts, message, d.delay.count() / 1000.0));
+      break;
+    case retry_decision::action::dead_letter:
+      r.outcome = job_outcome::dead_letter;
+      r.error = fmt::format("{} (gave up after {} attempts)", message, attempt);
+      r.final_event = make_event(base, event_type::build_failed, "", "failed", r.error);
+      break;
+    case retry_decision::action::fail:
+      r.outcome = job_outcome::failed;
+      r.final_event = make_event(base, event_type::build_failed, "", "failed", message);
+      break;
+  }
+  return r;
+}
+
+asio::awaitable<void> pause(std::chrono::milliseconds d) {
+  asio::steady_timer t(co_await asio::this_coro::executor, d);
+  co_await t.async_wait(use_tuple);
 }
 
 }  // namespace
 
-job_runner::job_runner(const kiwi_config& config, job_queue& queue, asio::thread_pool& blocking)
-    : config_(config), queue_(queue), blocking_(blocking) {}
+job_runner::job_runner(const kiwi_config& config, job_queue& queue, asio::thread_pool& blocking,
+                       std::string worker_name)
+    : config_(config), queue_(queue), blocking_(blocking), worker_name_(std::move(worker_name)) {}
 
-asio::awaitable<bool> job_runner::record(const build_event& event, const field_list& fields,
-                                         const std::optional<acknowledge>& ack) {
-  auto executor = co_await asio::this_coro::executor;
+asio::awaitable<bool> job_runner::record(const claimed_job& job, const build_event& event,
+                                         const field_list& fields) {
   std::chrono::milliseconds backoff{100};
   for (int attempt = 0;; ++attempt) {
-    auto ec = co_await queue_.record(event, fields, ack);
+    auto [ec, held] = co_await queue_.record(event, fields, job.lease);
     if (!ec) {
-      co_return true;
+      if (!held) {
+        spdlog::warn("build {}: its lease is gone (another worker took it over); stopping",
+                     job.build_id);
+      }
+      co_return held;
     }
-    if (cancel_.load()) {
-      spdlog::warn("build {}: could not record {} ({}); leaving the job pending", event.build_id,
-                   to_string(event.type), ec.message());
+    if (give_up_.load()) {
+      spdlog::warn("build {}: could not record {} ({}); leaving it to another worker",
+                   job.build_id, to_string(event.type), ec.message());
       co_return false;
     }
     if (attempt == 0) {
-      spdlog::warn("build {}: recording {} failed ({}); retrying", event.build_id,
+      spdlog::warn("build {}: recording {} failed ({}); retrying", job.build_id,
                    to_string(event.type), ec.message());
     }
-    asio::steady_timer pause(executor, backoff);
-    co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+    co_await pause(backoff);
     backoff = std::min(backoff * 2, std::chrono::milliseconds(2000));
   }
 }
 
-asio::awaitable<void> job_runner::fail_build(const queued_job& job, const build_event& base,
-                                             std::string message) {
-  spdlog::warn("build {} ({}) failed: {}", job.build_id, base.service, message);
-  // Named locals, not temporaries, in co_await expressions: GCC 12 destroys such temporaries
-  // twice.
-  const build_event event = make_event(base, event_type::build_failed, "", "failed", message);
-  const field_list fields = build_failed_fields(message);
-  const std::optional<acknowledge> ack = acknowledge{job.entry_id, "failed"};
-  co_await record(event, fields, ack);
+asio::awaitable<void> job_runner::finish(const claimed_job& job, const job_result& result) {
+  std::chrono::milliseconds backoff{100};
+  for (int attempt = 0;; ++attempt) {
+    auto [ec, held] = co_await queue_.finish(job, result);
+    if (!ec) {
+      if (!held) {
+        spdlog::warn("build {}: lease lost before its outcome ({}) was recorded; another worker "
+                     "owns it now",
+                     job.build_id, to_string(result.outcome));
+      }
+      co_return;
+    }
+    if (give_up_.load()) {
+      spdlog::warn("build {}: could not record its outcome ({}); its lease will expire and "
+                   "another worker will run it again",
+                   job.build_id, ec.message());
+      co_return;
+    }
+    if (attempt == 0) {
+      spdlog::warn("build {}: recording its outcome failed ({}); retrying", job.build_id,
+                   ec.message());
+    }
+    co_await pause(backoff);
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(2000));
+  }
 }
 
-asio::awaitable<void> job_runner::run(queued_job job) {
+asio::awaitable<void> job_runner::end_stopped(const claimed_job& job, const build_event& base,
+                                              const job_control& control,
+                                              std::string_view stage) {
+  switch (control.reason) {
+    case stop_reason::lease_lost:
+    case stop_reason::none:
+      // Another worker owns the build now: write nothing.
+      co_return;
+    case stop_reason::shutdown: {
+      const std::string message =
+          "handed back by worker " + worker_name_ + " on shutdown; it starts again at once";
+      std::chrono::milliseconds backoff{100};
+      for (;;) {
+        auto [ec, held] = co_await queue_.release(job, message);
+        if (!ec || give_up_.load()) {
+          if (!ec && held) {
+            spdlog::info("build {} handed back to the queue", job.build_id);
+          }
+          co_return;
+        }
+        co_await pause(backoff);
+        backoff = std::min(backoff * 2, std::chrono::milliseconds(1000));
+      }
+    }
+    case stop_reason::cancelled:
+    case stop_reason::superseded:
+      break;
+  }
+  const bool superseded = control.reason == stop_reason::superseded;
+  const std::string why = superseded ? "superseded by a newer push" : "cancelled on request";
+  job_result r;
+  r.outcome = superseded ? job_outcome::superseded : job_outcome::cancelled;
+  if (!stage.empty()) {
+    r.stage_event = make_event(base, event_type::stage_failed, stage, "cancelled",
+                               std::string(stage) + " stopped: " + why);
+    r.fields = stage_finished_fields(stage, "cancelled");
+  }
+  r.final_event = make_event(base,
+                             superseded ? event_type::build_superseded : event_type::build_cancelled,
+                             "", superseded ? "superseded" : "cancelled", "build " + why);
+  r.error = why;
+  spdlog::info("build {} {}", job.build_id, why);
+  co_await finish(job, r);
+}
+
+asio::awaitable<void> job_runner::fail_permanently(const claimed_job& job, const build_event& base,
+                                                   std::string message, bool dead_letter) {
+  spdlog::warn("build {} ({}) failed: {}", job.build_id, base.service, message);
+  job_result r;
+  r.outcome = dead_letter ? job_outcome::dead_letter : job_outcome::failed;
+  r.final_event = make_event(base, event_type::build_failed, "", "failed", message);
+  r.error = std::move(message);
+  co_await finish(job, r);
+}
+
+asio::awaitable<void> job_runner::run(claimed_job job, job_control& control) {
   build_event base;
   base.build_id = job.build_id;
-  base.service = field_or_empty(job, "service");
-  base.ref = field_or_empty(job, "ref");
-  base.sha = field_or_empty(job, "sha");
+  base.service = job.field_or("service");
+  base.ref = job.field_or("ref");
+  base.sha = job.field_or("sha");
+  const std::string kind = job.field_or("kind", "push");
 
-  if (job.build_id.empty() || base.service.empty() || base.sha.empty()) {
-    // Undecodable job: nothing can run. (Dead-lettering arrives with the reliable queue.)
-    spdlog::error("job {} lacks build/service/sha; acknowledging it as failed", job.entry_id);
-    if (!job.build_id.empty()) {
-      const std::string message = "the job could not be decoded (missing service or sha)";
-      co_await fail_build(job, base, message);
-    }
+  if (base.service.empty() || (kind == "push" && base.sha.empty())) {
+    const std::string message = "the job could not be decoded (its record lacks service or sha)";
+    spdlog::error("build {}: {}; moving it to the dead-letter stream", job.build_id, message);
+    co_await fail_permanently(job, base, message, true);
     co_return;
   }
+  if (kind == "noop") {
+    co_await run_noop(job, base, control);
+  } else if (kind == "push") {
+    co_await run_push(job, base, control);
+  } else {
+    const std::string message = "unknown job kind \"" + kind + "\"; this worker runs push and noop";
+    co_await fail_permanently(job, base, message, true);
+  }
+}
+
+asio::awaitable<void> job_runner::run_noop(const claimed_job& job, const build_event& base,
+                                           job_control& control) {
+  const auto ms = std::chrono::milliseconds(std::strtoll(job.field_or("noop_ms", "0").c_str(),
+                                                         nullptr, 10));
+  const build_event started = make_event(base, event_type::stage_started, "noop", "running",
+                                         "no-op stage (" + std::to_string(ms.count()) + " ms)");
+  const field_list started_fields = stage_started_fields("noop");
+  if (!co_await record(job, started, started_fields)) {
+    co_return;
+  }
+  // Sleeps in slices so that a cancel request is seen promptly.
+  const auto until = std::chrono::steady_clock::now() + ms;
+  while (!control.stop.load() && std::chrono::steady_clock::now() < until) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        until - std::chrono::steady_clock::now());
+    co_await pause(std::min(left, std::chrono::milliseconds(50)));
+  }
+  if (control.stop.load()) {
+    co_await end_stopped(job, base, control, "noop");
+    co_return;
+  }
+  job_result r;
+  r.stage_event = make_event(base, event_type::stage_succeeded, "noop", "succeeded", "done");
+  r.fields = stage_finished_fields("noop", "succeeded");
+  r.final_event = make_event(base, event_type::build_succeeded, "", "succeeded", "build finished");
+  co_await finish(job, r);
+}
+
+asio::awaitable<void> job_runner::run_push(const claimed_job& job, const build_event& base,
+                                           job_control& control) {
   const service_config* service = config_.find_service(base.service);
   if (service == nullptr) {
     const std::string message = "service \"" + base.service +
                                 "\" is not in this worker's configuration; give kiwid and "
                                 "every kiwi-worker the same services";
-    co_await fail_build(job, base, message);
+    co_await fail_permanently(job, base, message, false);
     co_return;
   }
-
-  spdlog::info("build {} started: {} {} {}", job.build_id, base.service, base.ref, base.sha);
-  const std::optional<acknowledge> no_ack;
+  const unsigned attempt = job.attempts + 1;
+  spdlog::info("build {} started (attempt {}): {} {} {}", job.build_id, attempt, base.service,
+               base.ref, base.sha);
   const build_event started_event =
       make_event(base, event_type::stage_started, "clone", "running",
                  "cloning " + base.ref + " at " + base.sha.substr(0, 12));
   const field_list started_fields = stage_started_fields("clone");
-  if (!co_await record(started_event, started_fields, no_ack)) {
+  if (!co_await record(job, started_event, started_fields)) {
     co_return;
   }
 
   clone_request request;
   request.service = service->name;
   request.git_url = service->git_url;
-  request.branch = field_or_empty(job, "branch");
+  request.branch = job.field_or("branch");
   request.ref = base.ref;
   request.sha = base.sha;
   request.username = service->git_username;
@@ -138,7 +304,7 @@ asio::awaitable<void> job_runner::run(queued_job job) {
   request.mirror_dir = config_.data_dir / "mirrors" / (service->name + ".git");
   request.workspace = config_.data_dir / "workspaces" / job.build_id;
   request.timeout = config_.worker.clone_timeout;
-  request.cancel = &cancel_;
+  request.cancel = &control.stop;
   auto executor = co_await asio::this_coro::executor;
   request.on_progress = [this, executor,
                          e = make_event(base, event_type::stage_log, "clone", "running", "")](
@@ -151,36 +317,36 @@ asio::awaitable<void> job_runner::run(queued_job job) {
     asio::post(executor, [this, log = std::move(log)]() { queue_.record_detached(log); });
   };
   const auto started = std::chrono::steady_clock::now();
-  auto clone = [&request]() { return run_clone(request); };
+  auto clone = [&request]() {
+    // A re-run (after a lost worker or a retry) starts from a clean workspace.
+    std::error_code ignored;
+    std::filesystem::remove_all(request.workspace, ignored);
+    return run_clone(request);
+  };
   clone_outcome outcome = co_await run_blocking(blocking_, executor, clone);
   const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
       std::chrono::steady_clock::now() - started);
 
-  if (auto* error = std::get_if<clone_error>(&outcome)) {
-    const build_event failed_event =
-        make_event(base, event_type::stage_failed, "clone", "failed", error->message);
-    const field_list failed_fields = stage_finished_fields("clone", "failed");
-    if (co_await record(failed_event, failed_fields, no_ack)) {
-      co_await fail_build(job, base, error->message);
-    }
+  if (control.stop.load()) {
+    co_await end_stopped(job, base, control, "clone");
+  } else if (auto* error = std::get_if<clone_error>(&outcome)) {
+    spdlog::warn("build {} ({}) clone failed: {}", job.build_id, base.service, error->message);
+    const job_result r = failure_result(base, "clone", error->message,
+                                        clone_failure_kind(error->code), attempt, config_.queue);
+    co_await finish(job, r);
   } else {
     const auto& result = std::get<clone_result>(outcome);
     std::string message = fmt::format("checked out {} ({} files) in {} ms{}",
                                       result.sha.substr(0, 12), result.files, took.count(),
                                       result.fetched ? "" : ", from the mirror without a fetch");
-    field_list fields = stage_finished_fields("clone", "succeeded");
-    fields.emplace_back("tree", result.tree);
-    const build_event succeeded_event =
-        make_event(base, event_type::stage_succeeded, "clone", "succeeded", message);
-    if (co_await record(succeeded_event, fields, no_ack)) {
-      spdlog::info("build {} succeeded: {}", job.build_id, message);
-      const build_event done_event =
-          make_event(base, event_type::build_succeeded, "", "succeeded",
-                     "build finished in " + std::to_string(took.count()) + " ms");
-      const field_list done_fields = build_succeeded_fields();
-      const std::optional<acknowledge> ack = acknowledge{job.entry_id, "succeeded"};
-      co_await record(done_event, done_fields, ack);
-    }
+    job_result r;
+    r.fields = stage_finished_fields("clone", "succeeded");
+    r.fields.emplace_back("tree", result.tree);
+    r.stage_event = make_event(base, event_type::stage_succeeded, "clone", "succeeded", message);
+    r.final_event = make_event(base, event_type::build_succeeded, "", "succeeded",
+                               "build finished in " + std::to_string(took.count()) + " ms");
+    spdlog::info("build {} succeeded: {}", job.build_id, message);
+    co_await finish(job, r);
   }
   if (!config_.worker.keep_workspaces) {
     auto remove = [workspace = request.workspace]() {

@@ -1,6 +1,11 @@
 #pragma once
-// Runs one job's pipeline (for now: the clone stage) and records every state change as an
-// event. The job is acknowledged in the same Redis script that records its outcome.
+// Runs one claimed build's pipeline and records every state change as an event. The build
+// ends through job_queue::finish (or release, when handed back on shutdown), fenced by its
+// lease: a worker that lost the build to another one writes nothing more.
+//
+// Job kinds (the build record's `kind`):
+// - push: the clone stage (build, scan, push and deploy stages follow in later work);
+// - noop: one stage that sleeps `noop_ms` (cancellable): for benchmarks and queue tests.
 
 #include <atomic>
 #include <filesystem>
@@ -14,29 +19,61 @@
 
 namespace kiwi {
 
+// Why a running build is asked to stop.
+enum class stop_reason { none, cancelled, superseded, lease_lost, shutdown };
+
+// Shared between the worker's bookkeeping (heartbeats, shutdown) and one running build. All
+// members but `stop` are touched on the worker's I/O thread only; `stop` is also read by
+// blocking stages (libgit2 checks it from the blocking pool).
+struct job_control {
+  std::atomic<bool> stop{false};
+  stop_reason reason = stop_reason::none;
+  bool in_deploy = false;  // the deploy stage is never interrupted by a cancel request
+
+  // Records the first reason; a later one (say, shutdown after a cancel) does not replace it.
+  void request_stop(stop_reason why) {
+    if (reason == stop_reason::none) {
+      reason = why;
+    }
+    stop.store(true);
+  }
+};
+
 class job_runner {
  public:
-  job_runner(const kiwi_config& config, job_queue& queue, boost::asio::thread_pool& blocking);
+  job_runner(const kiwi_config& config, job_queue& queue, boost::asio::thread_pool& blocking,
+             std::string worker_name);
 
   // Never throws: every failure becomes stage.failed/build.failed events.
-  boost::asio::awaitable<void> run(queued_job job);
+  boost::asio::awaitable<void> run(claimed_job job, job_control& control);
 
-  // Asks running jobs to stop at their next cancellable point (used on shutdown timeout).
-  void cancel_all() { cancel_.store(true); }
+  // After the drain deadline: records still failing because Redis is down are given up (the
+  // build's lease then expires and another worker runs it again).
+  void give_up_recording() { give_up_.store(true); }
 
  private:
-  // Records an event, retrying while Redis is unreachable (an outcome is never dropped);
-  // gives up only when shutting down, leaving the job pending for another worker.
-  boost::asio::awaitable<bool> record(const build_event& event, const field_list& fields,
-                                      const std::optional<acknowledge>& ack);
+  boost::asio::awaitable<void> run_push(const claimed_job& job, const build_event& base,
+                                        job_control& control);
+  boost::asio::awaitable<void> run_noop(const claimed_job& job, const build_event& base,
+                                        job_control& control);
 
-  boost::asio::awaitable<void> fail_build(const queued_job& job, const build_event& base,
-                                          std::string message);
+  // Records an event (fenced by the lease), retrying while Redis is unreachable. False when the
+  // lease is lost or recording was given up.
+  boost::asio::awaitable<bool> record(const claimed_job& job, const build_event& event,
+                                      const field_list& fields);
+  // Ends the build, retrying while Redis is unreachable.
+  boost::asio::awaitable<void> finish(const claimed_job& job, const job_result& result);
+  // Ends a build that was asked to stop, as its reason says.
+  boost::asio::awaitable<void> end_stopped(const claimed_job& job, const build_event& base,
+                                           const job_control& control, std::string_view stage);
+  boost::asio::awaitable<void> fail_permanently(const claimed_job& job, const build_event& base,
+                                                std::string message, bool dead_letter);
 
   const kiwi_config& config_;
   job_queue& queue_;
   boost::asio::thread_pool& blocking_;
-  std::atomic<bool> cancel_{false};
+  std::string worker_name_;
+  std::atomic<bool> give_up_{false};
 };
 
 }  // namespace kiwi

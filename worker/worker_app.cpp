@@ -2,6 +2,9 @@
 
 #include <unistd.h>
 
+#include <map>
+#include <memory>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -24,89 +27,169 @@ namespace kiwi {
 namespace {
 
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
-constexpr std::chrono::milliseconds read_block{1000};
+// How long an idle worker blocks on the wake list before it claims anyway: the bound on how
+// late it notices due retries and expired leases when nothing else wakes it.
+constexpr std::chrono::milliseconds idle_wait{1000};
 
-// The claim loop and its bookkeeping; everything runs on the one I/O thread.
+// Heartbeats come often enough that a cancel request stops a build well within 2 s, and at
+// least four times per visibility timeout so one lost beat never costs a lease.
+std::chrono::milliseconds heartbeat_interval(const queue_config& q) {
+  return std::clamp(q.visibility_timeout / 4, std::chrono::milliseconds(50),
+                    std::chrono::milliseconds(500));
+}
+
+struct running_build {
+  std::string lease;
+  std::shared_ptr<job_control> control;
+};
+
+// The claim loop, heartbeats and bookkeeping; everything runs on the one I/O thread.
 struct consumer {
-  consumer(asio::io_context& io, const kiwi_config& config, asio::thread_pool& blocking)
+  consumer(asio::io_context& io, const kiwi_config& config, asio::thread_pool& blocking,
+           std::string name)
       : config(config),
+        name(std::move(name)),
         reader(io.get_executor(), config.redis, "claim"),
         writer(io.get_executor(), config.redis, "events"),
         reader_queue(reader, config.redis_timeout),
         writer_queue(writer, config.redis_timeout),
-        runner(config, writer_queue, blocking),
-        slot_freed(io) {}
+        runner(config, writer_queue, blocking, this->name),
+        slot_freed(io),
+        beat(io) {}
 
   const kiwi_config& config;
-  redis_client reader;  // XREADGROUP BLOCK holds its connection: it gets its own
-  redis_client writer;  // events and acknowledgements
+  const std::string name;
+  redis_client reader;  // claims and the blocking wait for work
+  redis_client writer;  // events, heartbeats, outcomes
   job_queue reader_queue;
   job_queue writer_queue;
   job_runner runner;
-  asio::steady_timer slot_freed;  // an event: cancelled whenever a job finishes
-  unsigned running = 0;
+  asio::steady_timer slot_freed;  // an event: cancelled whenever a build ends
+  asio::steady_timer beat;
+  std::map<std::string, running_build> running;
   bool stopping = false;
 
-  asio::awaitable<void> wait_for_event(std::chrono::milliseconds at_most) {
+  asio::awaitable<void> wait_for_slot(std::chrono::milliseconds at_most) {
     slot_freed.expires_after(at_most);
     co_await slot_freed.async_wait(use_tuple);
   }
 
-  asio::awaitable<void> claim_loop(std::string name) {
-    while (!stopping) {
-      if (auto ec = co_await reader_queue.ensure_group(); !ec) {
-        break;
-      }
-      co_await wait_for_event(std::chrono::milliseconds(100));
-    }
-    spdlog::info("consuming jobs as {} (concurrency {})", name, config.worker.concurrency);
+  void start(claimed_job job) {
+    auto control = std::make_shared<job_control>();
+    const std::string id = job.build_id;
+    running[id] = running_build{job.lease, control};
+    asio::co_spawn(slot_freed.get_executor(), runner.run(std::move(job), *control),
+                   [this, id, control](std::exception_ptr e) {
+                     if (e) {
+                       try {
+                         std::rethrow_exception(e);
+                       } catch (const std::exception& ex) {
+                         spdlog::error("build {} ended with an exception: {}", id, ex.what());
+                       }
+                     }
+                     running.erase(id);
+                     slot_freed.cancel();
+                   });
+  }
+
+  asio::awaitable<void> claim_loop() {
+    spdlog::info("claiming builds as {} (concurrency {}, visibility timeout {} ms)", name,
+                 config.worker.concurrency, config.queue.visibility_timeout.count());
     auto last_error = std::chrono::steady_clock::time_point{};
     while (!stopping) {
-      if (running >= config.worker.concurrency) {
-        co_await wait_for_event(std::chrono::seconds(1));
+      const std::size_t free = config.worker.concurrency - running.size();
+      if (free == 0) {
+        co_await wait_for_slot(std::chrono::seconds(1));
         continue;
       }
-      auto [ec, jobs] =
-          co_await reader_queue.read(name, config.worker.concurrency - running, read_block);
-      if (ec && stopping) {
+      auto [ec, jobs] = co_await reader_queue.claim(name, static_cast<unsigned>(free),
+                                                    config.queue.visibility_timeout,
+                                                    config.queue.max_attempts);
+      if (stopping) {
+        // Claimed while a SIGTERM arrived: run them; the drain hands back what does not end.
+        for (auto& job : jobs) {
+          start(std::move(job));
+        }
         break;
       }
       if (ec) {
         auto now = std::chrono::steady_clock::now();
         if (now - last_error > std::chrono::seconds(10)) {
-          spdlog::warn("claiming jobs failed: {}; retrying", ec.message());
+          spdlog::warn("claiming builds failed: {}; retrying", ec.message());
           last_error = now;
         }
-        co_await wait_for_event(std::chrono::milliseconds(500));
+        co_await wait_for_slot(std::chrono::milliseconds(500));
+        continue;
+      }
+      if (jobs.empty()) {
+        if (auto wait_ec = co_await reader_queue.wait_for_work(idle_wait); wait_ec && !stopping) {
+          co_await wait_for_slot(std::chrono::milliseconds(500));  // Redis down: no busy loop
+        }
         continue;
       }
       for (auto& job : jobs) {
-        ++running;
-        asio::co_spawn(slot_freed.get_executor(), runner.run(std::move(job)),
-                       [this](std::exception_ptr e) {
-                         if (e) {
-                           try {
-                             std::rethrow_exception(e);
-                           } catch (const std::exception& ex) {
-                             spdlog::error("job ended with an exception: {}", ex.what());
-                           }
-                         }
-                         --running;
-                         slot_freed.cancel();
-                       });
+        start(std::move(job));
       }
     }
   }
 
-  // Waits for running jobs until the deadline, then asks them to cancel.
+  asio::awaitable<void> heartbeat_loop() {
+    const auto interval = heartbeat_interval(config.queue);
+    while (!stopping || !running.empty()) {
+      beat.expires_after(interval);
+      co_await beat.async_wait(use_tuple);
+      if (running.empty()) {
+        continue;
+      }
+      std::vector<held_lease> held;
+      held.reserve(running.size());
+      for (const auto& [id, r] : running) {
+        held.push_back(held_lease{id, r.lease});
+      }
+      auto [ec, notices] = co_await writer_queue.heartbeat(held, config.queue.visibility_timeout);
+      if (ec) {
+        continue;  // Redis down: the leases last the visibility timeout; try again next beat
+      }
+      for (const auto& n : notices) {
+        auto it = running.find(n.build_id);
+        if (it == running.end()) {
+          continue;
+        }
+        job_control& c = *it->second.control;
+        if (n.lost) {
+          spdlog::warn("build {}: lease lost (another worker took it over); stopping it",
+                       n.build_id);
+          c.request_stop(stop_reason::lease_lost);
+        } else if (!c.in_deploy && c.reason == stop_reason::none) {
+          spdlog::info("build {}: {} requested; stopping it", n.build_id, n.reason);
+          c.request_stop(n.reason == "superseded" ? stop_reason::superseded
+                                                  : stop_reason::cancelled);
+        }
+      }
+    }
+  }
+
+  // Stops claiming; lets running builds go on until the deadline, then hands them back.
   asio::awaitable<void> drain(std::chrono::steady_clock::time_point deadline) {
     stopping = true;
-    while (running > 0) {
-      if (std::chrono::steady_clock::now() >= deadline) {
-        runner.cancel_all();
+    bool handed_back = false;
+    auto give_up_at = deadline + std::chrono::seconds(10);
+    while (!running.empty()) {
+      const auto now = std::chrono::steady_clock::now();
+      if (now >= deadline && !handed_back) {
+        spdlog::info("drain timeout: handing {} running build(s) back to the queue",
+                     running.size());
+        for (auto& [id, r] : running) {
+          r.control->request_stop(stop_reason::shutdown);
+        }
+        handed_back = true;
       }
-      co_await wait_for_event(std::chrono::milliseconds(100));
+      if (now >= give_up_at) {
+        runner.give_up_recording();
+      }
+      co_await wait_for_slot(std::chrono::milliseconds(50));
     }
+    beat.cancel();
     reader.stop();
     writer.stop();
   }
@@ -129,22 +212,21 @@ int worker_app::run() {
   std::filesystem::create_directories(config_.data_dir / "workspaces");
   asio::io_context io(1);
   asio::thread_pool blocking(config_.worker.blocking_threads);
-  consumer c(io, config_, blocking);
+  consumer c(io, config_, blocking, default_consumer_name());
   c.reader.start();
   c.writer.start();
-  const std::string name = default_consumer_name();
-  asio::co_spawn(io, c.claim_loop(name), asio::detached);
+  asio::co_spawn(io, c.claim_loop(), asio::detached);
+  asio::co_spawn(io, c.heartbeat_loop(), asio::detached);
 
   asio::signal_set signals(io, SIGTERM, SIGINT);
   systemd_watchdog watchdog(io.get_executor());
-  // A drain budget; running clone stages normally finish well within it.
-  constexpr auto drain_timeout = std::chrono::seconds(60);
   signals.async_wait([&](boost::system::error_code, int signo) {
-    spdlog::info("received {}; no new jobs, waiting for {} running",
-                 signo == SIGTERM ? "SIGTERM" : "SIGINT", c.running);
+    spdlog::info("received {}; no new builds, {} running may take up to {} ms",
+                 signo == SIGTERM ? "SIGTERM" : "SIGINT", c.running.size(),
+                 config_.worker.drain_timeout.count());
     notify_stopping();
     watchdog.stop();
-    asio::co_spawn(io, c.drain(std::chrono::steady_clock::now() + drain_timeout),
+    asio::co_spawn(io, c.drain(std::chrono::steady_clock::now() + config_.worker.drain_timeout),
                    asio::detached);
   });
   notify_ready();

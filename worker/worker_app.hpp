@@ -1,7 +1,8 @@
 #pragma once
-// kiwi-worker as a whole: claims jobs from the shared Redis stream as one consumer of the
-// group, runs up to worker.concurrency of them at once on one I/O thread (blocking work on a
-// separate pool), and drains on SIGTERM.
+// kiwi-worker as a whole: claims builds from the shared Redis scheduler (docs/queue.md), runs
+// up to worker.concurrency of them at once on one I/O thread (blocking work on a separate
+// pool), keeps their leases alive with heartbeats, stops them when they are cancelled, and on
+// SIGTERM drains until worker.drain_timeout, then hands the rest back to the queue.
 
 #include <string>
 

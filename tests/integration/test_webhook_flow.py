@@ -77,13 +77,14 @@ def test_signed_push_is_cloned_at_the_pushed_commit(env):
     assert os.path.exists(os.path.join(ws, "new.txt"))
     assert not os.path.exists(os.path.join(ws, ".git"))
     # A late subscriber can replay the same events from the build's stream, and the build
-    # record says how it ended; the job was acknowledged and removed from the stream.
+    # record says how it ended; the build holds no lease and no service slot any more.
     r = env["redis"].client()
     replay = [json.loads(f["event"]) for _, f in r.xrange(f"kiwi:{{q}}:build:{build_id}:events")]
     assert [e["seq"] for e in replay] == seqs
     record = r.hgetall(f"kiwi:{{q}}:build:{build_id}")
     assert record["status"] == "succeeded" and record["sha"] == second
-    assert r.xpending("kiwi:{q}:jobs", "kiwi-workers")["pending"] == 0
+    assert r.zcard("kiwi:{q}:leases") == 0 and r.scard("kiwi:{q}:svc:app:active") == 0
+    assert r.llen("kiwi:{q}:svc:app:waiting") == 0
     events.close()
 
 
@@ -108,7 +109,7 @@ def test_redelivery_answers_duplicate_and_enqueues_nothing(env):
     assert s1 == 202 and s2 == 200
     assert b2 == {"status": "duplicate", "build_id": b1["build_id"]}
     r = env["redis"].client()
-    assert r.xlen("kiwi:{q}:jobs") == 1
+    assert r.lrange("kiwi:{q}:svc:app:waiting", 0, -1) == [b1["build_id"]]
     assert r.zcard("kiwi:{q}:service:app:builds") == 1
     assert 0 < r.ttl(f"kiwi:{{q}}:delivery:github:{delivery}") <= 7 * 24 * 3600
 
@@ -126,7 +127,7 @@ def test_pushes_that_must_not_build_are_ignored(env):
         status, _, body = kiwi.github_push("app", SECRET, payload)
         assert status == 200, name
         assert body["status"] == "ignored" and body["reason"], name
-    assert env["redis"].client().xlen("kiwi:{q}:jobs") == 0
+    assert env["redis"].client().exists("kiwi:{q}:svc:app:waiting") == 0
 
 
 def test_bad_input_gets_a_clear_error_and_one_warning(env):
@@ -161,7 +162,7 @@ def test_bad_input_gets_a_clear_error_and_one_warning(env):
     status, _, data = kiwi.request("POST", "/hooks/gitlab/app", small,
                                    {"X-Gitlab-Event": "Push Hook", "X-Gitlab-Token": "nope"})
     assert status == 401
-    assert env["redis"].client().xlen("kiwi:{q}:jobs") == 0
+    assert env["redis"].client().exists("kiwi:{q}:svc:app:waiting") == 0
 
     def warnings():
         return [l for l in kiwi.kiwid.output().splitlines() if " warning " in l]
