@@ -3,18 +3,61 @@
 #include <ctime>
 
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 
 namespace kiwi {
 namespace {
+
+// Appends s as a JSON string. Control characters are escaped; invalid UTF-8 becomes U+FFFD,
+// so an event is always valid JSON whatever a commit message or log line holds.
+void append_json_string(std::string& out, std::string_view s) {
+  out += '"';
+  std::size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      switch (c) {
+        case '"': out += "\\\""; break;
+        case '\\': out += "\\\\"; break;
+        case '\n': out += "\\n"; break;
+        case '\r': out += "\\r"; break;
+        case '\t': out += "\\t"; break;
+        default:
+          if (c < 0x20) {
+            out += fmt::format("\\u{:04x}", c);
+          } else {
+            out += static_cast<char>(c);
+          }
+      }
+      ++i;
+      continue;
+    }
+    // Multi-byte sequence: copy it if well-formed (no overlongs, surrogates or > U+10FFFF).
+    std::size_t len = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 ? 2 : 0;
+    bool ok = len != 0 && c <= 0xF4 && i + len <= s.size();
+    for (std::size_t k = 1; ok && k < len; ++k) {
+      ok = (static_cast<unsigned char>(s[i + k]) & 0xC0) == 0x80;
+    }
+    if (ok && len >= 3) {
+      const auto c1 = static_cast<unsigned char>(s[i + 1]);
+      ok = !(c == 0xE0 && c1 < 0xA0) && !(c == 0xED && c1 >= 0xA0) &&
+           !(c == 0xF0 && c1 < 0x90) && !(c == 0xF4 && c1 >= 0x90);
+    }
+    if (ok) {
+      out.append(s.data() + i, len);
+      i += len;
+    } else {
+      out += "\xEF\xBF\xBD";  // U+FFFD
+      ++i;
+    }
+  }
+  out += '"';
+}
 
 void append_field(std::string& out, std::string_view key, std::string_view value) {
   out += ",\"";
   out += key;
   out += "\":";
-  // nlohmann's dump escapes control characters and invalid UTF-8 is replaced, not thrown.
-  out += nlohmann::json(std::string(value)).dump(-1, ' ', false,
-                                                  nlohmann::json::error_handler_t::replace);
+  append_json_string(out, value);
 }
 
 }  // namespace

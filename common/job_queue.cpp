@@ -37,7 +37,9 @@ local function emit_prefix(id, svc, prefix)
   return seq
 end
 local function count(outcome) redis.call('HINCRBY', P .. 'stats:outcomes', outcome, 1) end
--- One token per event that may have made work claimable; an idle worker BLPOPs one.
+-- A token for an idle worker (they BLPOP the wake list). Pushed when a service enters the
+-- ready ring, and by a claim that leaves work in the ring, so wake-ups chain from worker to
+-- worker without a token per build.
 local function wake()
   redis.call('LPUSH', P .. 'wake', '1')
   redis.call('LTRIM', P .. 'wake', 0, 63)
@@ -45,8 +47,8 @@ end
 local function mark_ready(svc)
   if redis.call('SADD', P .. 'ready_set', svc) == 1 then
     redis.call('RPUSH', P .. 'ready', svc)
+    wake()
   end
-  wake()
 end
 -- A running build gives up its lease and its service slot.
 local function release_slot(id, svc)
@@ -59,9 +61,12 @@ local function requeue_front(id, svc)
   mark_ready(svc)
 end
 -- An ended build leaves its ref's "latest push wins" set.
+local function end_live_of(id, svc, ref)
+  if svc and ref then redis.call('SREM', P .. 'live:' .. svc .. ':' .. ref, id) end
+end
 local function end_live(id, b)
   local f = redis.call('HMGET', b, 'service', 'ref')
-  if f[1] and f[2] then redis.call('SREM', P .. 'live:' .. f[1] .. ':' .. f[2], id) end
+  end_live_of(id, f[1], f[2])
 end
 local function dead_letter(id, b, svc, err, attempts, now, ts, prefix)
   redis.call('HSET', b, 'status', 'failed', 'error', err, 'finished_at', now, 'attempts', attempts,
@@ -123,6 +128,64 @@ local function expire(id, now, ts, max_attempts)
          (attempts + 1) .. ' of ' .. max_attempts .. ' is queued', ts)
   end
 end
+-- Reclaims expired leases, promotes due retries, then leases up to max builds to worker, taking
+-- services round-robin under their max_concurrent_builds.
+local function claim_builds(worker, now, lease_ms, max, ts, max_attempts)
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'leases', '-inf', now, 'LIMIT', 0, 100)) do
+    expire(id, now, ts, max_attempts)
+  end
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'delayed', '-inf', now, 'LIMIT', 0, 100)) do
+    redis.call('ZREM', P .. 'delayed', id)
+    local b = P .. 'build:' .. id
+    local f = redis.call('HMGET', b, 'service', 'status')
+    if f[1] and f[2] == 'retrying' then
+      redis.call('HSET', b, 'status', 'queued')
+      requeue_front(id, f[1])
+    end
+  end
+  local out = {}
+  local leases = {}
+  local budget = redis.call('LLEN', P .. 'ready') + 2 * max
+  while #out < max and budget > 0 do
+    budget = budget - 1
+    local svc = redis.call('LPOP', P .. 'ready')
+    if not svc then break end
+    local waiting = P .. 'svc:' .. svc .. ':waiting'
+    local active = P .. 'svc:' .. svc .. ':active'
+    local limit = tonumber(redis.call('HGET', P .. 'svc:' .. svc, 'max') or '1')
+    local room = limit - redis.call('SCARD', active)
+    -- One build per visit keeps the ring fair; a service alone in the ring may fill the batch.
+    local take = 1
+    if redis.call('LLEN', P .. 'ready') == 0 then take = math.min(room, max - #out) end
+    local ids = false
+    if room > 0 and take > 0 then ids = redis.call('LPOP', waiting, take) end
+    if ids then
+      -- The waiting lists hold queued builds only: every path that pushes sets status queued
+      -- first, and cancel removes what it ends.
+      for _, id in ipairs(ids) do
+        local b = P .. 'build:' .. id
+        local lease = redis.call('HINCRBY', b, 'lease', 1)
+        redis.call('HSET', b, 'status', 'running', 'worker', worker, 'claimed_at', now)
+        out[#out + 1] = {id, lease, redis.call('HGETALL', b)}
+        leases[#leases + 1] = now + lease_ms
+        leases[#leases + 1] = id
+      end
+      redis.call('SADD', active, unpack(ids))
+      room = room - #ids
+    end
+    -- Round robin: a service that can take another build goes to the back of the ring; one at
+    -- its limit leaves the ring until one of its builds ends (release_slot puts it back).
+    if room > 0 and redis.call('LLEN', waiting) > 0 then
+      redis.call('RPUSH', P .. 'ready', svc)
+    else
+      redis.call('SREM', P .. 'ready_set', svc)
+    end
+  end
+  if #leases > 0 then redis.call('ZADD', P .. 'leases', unpack(leases)) end
+  -- Claimable work left: pass the wake-up on to another idle worker.
+  if #out == max and redis.call('LLEN', P .. 'ready') > 0 then wake() end
+  return out
+end
 )lua";
 }
 
@@ -160,50 +223,8 @@ return {1, id, number, superseded}
 // KEYS: ready ring
 // ARGV: worker, now ms, lease ms, max builds, ts, max attempts
 const lua_script claim_script = make_script(R"lua(
-local worker, now, lease_ms = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
-local max, ts, max_attempts = tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6])
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'leases', '-inf', now, 'LIMIT', 0, 100)) do
-  expire(id, now, ts, max_attempts)
-end
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'delayed', '-inf', now, 'LIMIT', 0, 100)) do
-  redis.call('ZREM', P .. 'delayed', id)
-  local b = P .. 'build:' .. id
-  local f = redis.call('HMGET', b, 'service', 'status')
-  if f[1] and f[2] == 'retrying' then
-    redis.call('HSET', b, 'status', 'queued')
-    requeue_front(id, f[1])
-  end
-end
-local out = {}
-local budget = redis.call('LLEN', KEYS[1]) + 2 * max
-while #out < max and budget > 0 do
-  budget = budget - 1
-  local svc = redis.call('LPOP', KEYS[1])
-  if not svc then break end
-  local waiting = P .. 'svc:' .. svc .. ':waiting'
-  local active = P .. 'svc:' .. svc .. ':active'
-  local limit = tonumber(redis.call('HGET', P .. 'svc:' .. svc, 'max') or '1')
-  local id = false
-  if redis.call('SCARD', active) < limit then id = redis.call('LPOP', waiting) end
-  if id then
-    local b = P .. 'build:' .. id
-    if redis.call('HGET', b, 'status') == 'queued' then
-      local lease = redis.call('HINCRBY', b, 'lease', 1)
-      redis.call('HSET', b, 'status', 'running', 'worker', worker, 'claimed_at', now)
-      redis.call('SADD', active, id)
-      redis.call('ZADD', P .. 'leases', now + lease_ms, id)
-      out[#out + 1] = {id, lease, redis.call('HGETALL', b)}
-    end
-  end
-  -- Round robin: a service that can take another build goes to the back of the ring; one at
-  -- its limit leaves the ring until one of its builds ends (release_slot puts it back).
-  if redis.call('LLEN', waiting) > 0 and redis.call('SCARD', active) < limit then
-    redis.call('RPUSH', KEYS[1], svc)
-  else
-    redis.call('SREM', P .. 'ready_set', svc)
-  end
-end
-return out
+return claim_builds(ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5],
+                    tonumber(ARGV[6]))
 )lua");
 
 // KEYS: leases
@@ -234,35 +255,41 @@ return emit_prefix(ARGV[1], ARGV[2], ARGV[4])
 
 // KEYS: build
 // ARGV: build id, lease, outcome, now ms, ts, stage event prefix or '', final event prefix,
-//       error, retry due ms, field/value pairs...
+//       error, retry due ms, next max, worker, lease ms, max attempts, field/value pairs...
+// Returns {1 or 0 (lease lost: nothing written), up to `next max` newly claimed builds}: the
+// worker takes its next build in the same round trip.
 const lua_script finish_script = make_script(R"lua(
 local id, lease, outcome, now, ts = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local b = KEYS[1]
-local f = redis.call('HMGET', b, 'lease', 'status', 'service', 'attempts')
-if f[1] ~= lease or f[2] ~= 'running' then return 0 end
+local f = redis.call('HMGET', b, 'lease', 'status', 'service', 'attempts', 'ref', 'cancel')
+local function next_builds()
+  local n = tonumber(ARGV[10])
+  if n == 0 then return {} end
+  return claim_builds(ARGV[11], tonumber(now), tonumber(ARGV[12]), n, ts, tonumber(ARGV[13]))
+end
+if f[1] ~= lease or f[2] ~= 'running' then return {0, next_builds()} end
 local svc, err = f[3], ARGV[8]
-if #ARGV >= 11 then redis.call('HSET', b, unpack(ARGV, 10)) end
+local attempts = tonumber(f[4] or '0') + 1
+if f[6] then redis.call('HDEL', b, 'cancel') end
 if ARGV[6] ~= '' then emit_prefix(id, svc, ARGV[6]) end
 release_slot(id, svc)
-redis.call('HSET', b, 'worker', '')
-redis.call('HDEL', b, 'cancel')
-local attempts = tonumber(f[4] or '0') + 1
 if outcome == 'retry' then
-  redis.call('HSET', b, 'status', 'retrying', 'attempts', attempts, 'error', err,
-             'retry_at', ARGV[9])
+  redis.call('HSET', b, 'worker', '', 'status', 'retrying', 'attempts', attempts, 'error', err,
+             'retry_at', ARGV[9], unpack(ARGV, 14))
   redis.call('ZADD', P .. 'delayed', ARGV[9], id)
   count('retried')
   emit_prefix(id, svc, ARGV[7])
 elseif outcome == 'dead_letter' then
+  redis.call('HSET', b, 'worker', '', unpack(ARGV, 14))
   dead_letter(id, b, svc, err, attempts, now, ts, ARGV[7])
 else
-  redis.call('HSET', b, 'status', outcome, 'finished_at', now)
-  if err ~= '' then redis.call('HSET', b, 'error', err) end
-  end_live(id, b)
+  redis.call('HSET', b, 'worker', '', 'status', outcome, 'finished_at', now, 'error', err,
+             unpack(ARGV, 14))
+  end_live_of(id, svc, f[5])
   count(outcome)
   emit_prefix(id, svc, ARGV[7])
 end
-return 1
+return {1, next_builds()}
 )lua");
 
 // KEYS: build
@@ -447,8 +474,8 @@ void job_queue::record_detached(const build_event& event) {
                         event.build_id, event.service, "", event_json_prefix(event)});
 }
 
-asio::awaitable<std::pair<boost::system::error_code, bool>> job_queue::finish(
-    const claimed_job& job, const job_result& result) {
+asio::awaitable<std::pair<boost::system::error_code, finish_outcome>> job_queue::finish(
+    const claimed_job& job, const job_result& result, const next_claim& next) {
   auto now = std::chrono::system_clock::now();
   std::vector<std::string> k{keys::build(job.build_id)};
   std::vector<std::string> a{job.build_id,
@@ -459,10 +486,24 @@ asio::awaitable<std::pair<boost::system::error_code, bool>> job_queue::finish(
                              result.stage_event ? event_json_prefix(*result.stage_event) : "",
                              event_json_prefix(result.final_event),
                              result.error,
-                             std::to_string(unix_millis(result.retry_at))};
+                             std::to_string(unix_millis(result.retry_at)),
+                             std::to_string(next.max),
+                             next.worker,
+                             std::to_string(next.lease_for.count()),
+                             std::to_string(next.max_attempts)};
   append_fields(a, result.fields);
   auto r = co_await redis_.eval(finish_script, k, a, timeout_);
-  co_return std::pair{r.ec, !r.ec && r.value.integer == 1};
+  finish_outcome out;
+  if (!r) {
+    co_return std::pair{r.ec, std::move(out)};
+  }
+  const auto& e = r.value.elements;
+  if (r.value.type != redis_value::kind::array || e.size() != 2) {
+    co_return std::pair{make_error_code(redis_errc::server_error), std::move(out)};
+  }
+  out.held = e[0].integer == 1;
+  out.next = decode_claims(e[1]);
+  co_return std::pair{boost::system::error_code{}, std::move(out)};
 }
 
 asio::awaitable<std::pair<boost::system::error_code, bool>> job_queue::release(

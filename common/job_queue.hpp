@@ -76,6 +76,19 @@ struct lease_notice {
   std::string reason;   // otherwise: a cancel request, "cancelled" or "superseded"
 };
 
+// finish() may claim the worker's next build in the same round trip.
+struct next_claim {
+  std::string worker;
+  unsigned max = 0;  // 0: claim nothing
+  std::chrono::milliseconds lease_for{0};
+  unsigned max_attempts = 1;
+};
+
+struct finish_outcome {
+  bool held = false;               // false: the lease was lost; nothing was written
+  std::vector<claimed_job> next;   // claimed for the same worker (see next_claim)
+};
+
 struct held_lease {
   std::string build_id;
   std::string lease;
@@ -112,10 +125,10 @@ class job_queue {
   // which must keep their order relative to what the job records next. Lost if Redis is down.
   void record_detached(const build_event& event);
 
-  // Ends a claimed build (or schedules its retry). False when the lease was lost meanwhile:
-  // another worker owns the build now and nothing was written.
-  boost::asio::awaitable<std::pair<boost::system::error_code, bool>> finish(
-      const claimed_job& job, const job_result& result);
+  // Ends a claimed build (or schedules its retry) and claims up to next.max builds. Not held
+  // when the lease was lost meanwhile: another worker owns the build and nothing was written.
+  boost::asio::awaitable<std::pair<boost::system::error_code, finish_outcome>> finish(
+      const claimed_job& job, const job_result& result, const next_claim& next);
 
   // Hands a claimed build back to the front of its service's queue (graceful shutdown): it
   // runs again at once elsewhere, without counting as an attempt.

@@ -5,7 +5,7 @@
 
 #include <algorithm>
 #include <array>
-#include <initializer_list>
+#include <cstdint>
 #include <optional>
 
 namespace kiwi {
@@ -67,62 +67,76 @@ std::string not_a(std::string_view path, std::string_view what) {
   return "\"" + std::string(path) + "\" is not " + std::string(what);
 }
 
-// A member of obj, or nullptr when absent or null.
-const json* member(const json& obj, const char* key) {
-  auto it = obj.find(key);
-  if (it == obj.end() || it->is_null()) {
-    return nullptr;
+using simdjson::dom::array;
+using simdjson::dom::element;
+using simdjson::dom::object;
+
+// A member of obj, or nothing when absent or null. The payload is read straight from simdjson's
+// document (no tree is built); as when a JSON object is read into a map, the last of duplicate
+// keys wins.
+std::optional<element> member(object obj, std::string_view key) {
+  std::optional<element> found;
+  for (auto field : obj) {
+    if (field.key == key) {
+      found = field.value;
+    }
   }
-  return &*it;
+  if (found && found->is_null()) {
+    return std::nullopt;
+  }
+  return found;
 }
 
 // Optional string member: absent/null leaves out untouched; another type is an error.
-std::optional<std::string> read_string(const json& obj, const char* key, std::string_view path,
+std::optional<std::string> read_string(object obj, std::string_view key, std::string_view path,
                                        std::string& out) {
-  const json* v = member(obj, key);
-  if (v == nullptr) {
+  auto v = member(obj, key);
+  if (!v) {
     return std::nullopt;
   }
-  if (!v->is_string()) {
+  std::string_view text;
+  if (v->get_string().get(text) != simdjson::SUCCESS) {
     return not_a(path, "a string");
   }
-  out = v->get_ref<const std::string&>();
+  out = text;
   return std::nullopt;
 }
 
-std::optional<std::string> require_string(const json& obj, const char* key, std::string_view path,
-                                          std::string& out) {
-  if (member(obj, key) == nullptr) {
+std::optional<std::string> require_string(object obj, std::string_view key,
+                                          std::string_view path, std::string& out) {
+  if (!member(obj, key)) {
     return lacks(path);
   }
   return read_string(obj, key, path, out);
 }
 
 // Optional nested string obj[outer][inner].
-std::optional<std::string> read_nested_string(const json& obj, const char* outer,
-                                              const char* inner, std::string_view path,
+std::optional<std::string> read_nested_string(object obj, std::string_view outer,
+                                              std::string_view inner, std::string_view path,
                                               std::string& out) {
-  const json* o = member(obj, outer);
-  if (o == nullptr) {
+  auto o = member(obj, outer);
+  if (!o) {
     return std::nullopt;
   }
-  if (!o->is_object()) {
+  object nested;
+  if (o->get_object().get(nested) != simdjson::SUCCESS) {
     return not_a(outer, "an object");
   }
-  return read_string(*o, inner, path, out);
+  return read_string(nested, inner, path, out);
 }
 
-std::optional<std::string> require_nested_string(const json& obj, const char* outer,
-                                                 const char* inner, std::string_view path,
+std::optional<std::string> require_nested_string(object obj, std::string_view outer,
+                                                 std::string_view inner, std::string_view path,
                                                  std::string& out) {
-  const json* o = member(obj, outer);
-  if (o == nullptr) {
+  auto o = member(obj, outer);
+  if (!o) {
     return lacks(path);
   }
-  if (!o->is_object()) {
+  object nested;
+  if (o->get_object().get(nested) != simdjson::SUCCESS) {
     return not_a(outer, "an object");
   }
-  return require_string(*o, inner, path, out);
+  return require_string(nested, inner, path, out);
 }
 
 // Validating SAX handler that keeps the parser's error message; builds no DOM.
@@ -162,100 +176,27 @@ std::string parse_error_text(std::string_view body) {
   return "body is not valid JSON: " + std::string(what);
 }
 
-// The members Kiwi reads; the parser skips all others (most of a payload) without building them.
-struct kept_members {
-  std::initializer_list<std::string_view> top;  // members of the payload object
-  std::initializer_list<std::pair<std::string_view, std::string_view>> nested;  // parent, member
-};
-
-const kept_members github_members = {
-    {"ref", "before", "after", "deleted", "commits", "head_commit", "pusher", "repository"},
-    {{"head_commit", "message"}, {"pusher", "name"}, {"repository", "full_name"}}};
-
-const kept_members gitlab_members = {
-    {"object_kind", "ref", "before", "after", "commits", "total_commits_count", "user_username",
-     "project"},
-    {{"project", "path_with_namespace"}}};
-
-bool contains(std::initializer_list<std::string_view> names, std::string_view name) {
-  return std::find(names.begin(), names.end(), name) != names.end();
-}
-
-// Converts a (small) simdjson value into nlohmann JSON. depth and parent mirror the members Kiwi
-// keeps: only those are converted, the rest of a payload is validated by simdjson and dropped.
-json convert(simdjson::dom::element e, const kept_members& kept, int depth,
-             std::string_view parent) {
-  using simdjson::dom::element_type;
-  switch (e.type()) {
-    case element_type::ARRAY: {
-      json a = json::array();
-      simdjson::dom::array items;
-      if (e.get_array().get(items) != simdjson::SUCCESS) {
-        return nullptr;
-      }
-      for (auto item : items) {
-        a.push_back(convert(item, kept, depth + 1, parent));
-      }
-      return a;
-    }
-    case element_type::OBJECT: {
-      json o = json::object();
-      simdjson::dom::object fields;
-      if (e.get_object().get(fields) != simdjson::SUCCESS) {
-        return nullptr;
-      }
-      for (auto field : fields) {
-        bool keep = false;
-        if (depth == 0) {
-          keep = contains(kept.top, field.key);
-        } else if (depth == 1) {
-          keep = std::find(kept.nested.begin(), kept.nested.end(),
-                           std::pair<std::string_view, std::string_view>(parent, field.key)) !=
-                 kept.nested.end();
-        } else if (depth == 2) {  // members of commits[i]
-          keep = parent == "commits" && (field.key == "id" || field.key == "message");
-        }
-        if (keep) {
-          o[std::string(field.key)] =
-              convert(field.value, kept, depth + 1, depth == 0 ? field.key : parent);
-        }
-      }
-      return o;
-    }
-    case element_type::INT64: {  // like nlohmann's parser: non-negative integers are unsigned
-      std::int64_t n = e.get_int64().value_unsafe();
-      return n >= 0 ? json(static_cast<std::uint64_t>(n)) : json(n);
-    }
-    case element_type::UINT64: return e.get_uint64().value_unsafe();
-    case element_type::DOUBLE: return e.get_double().value_unsafe();
-    case element_type::STRING: return std::string(e.get_string().value_unsafe());
-    case element_type::BOOL: return e.get_bool().value_unsafe();
-    case element_type::NULL_VALUE: return nullptr;
-  }
-  return nullptr;
-}
-
-// Parses body into a JSON object holding only the kept members, or sets error.
-// simdjson validates the whole body at several GB/s; nlohmann only re-parses a body that failed,
-// to explain why.
-std::optional<json> parse_object(std::string_view body, const kept_members& kept,
-                                 std::string& error) {
+// Parses body into simdjson's document of the calling thread (valid until its next parse), or
+// sets error. simdjson validates the whole body at several GB/s; nlohmann only re-parses a body
+// that failed, to explain why.
+std::optional<object> parse_object(std::string_view body, std::string& error) {
   thread_local simdjson::dom::parser parser;
-  simdjson::dom::element root;
+  element root;
   if (parser.parse(body.data(), body.size()).get(root) != simdjson::SUCCESS) {
     error = parse_error_text(body);
     return std::nullopt;
   }
-  if (root.type() != simdjson::dom::element_type::OBJECT) {
+  object doc;
+  if (root.get_object().get(doc) != simdjson::SUCCESS) {
     error = "push payload is not a JSON object";
     return std::nullopt;
   }
-  return convert(root, kept, 0, {});
+  return doc;
 }
 
 // Fields both providers share: ref, before, after, commits (messages checked, skip_ci set).
-std::optional<std::string> parse_common(const json& doc, push_event& ev,
-                                        const json*& commits_out) {
+std::optional<std::string> parse_common(object doc, push_event& ev,
+                                        std::optional<array>& commits_out) {
   if (auto e = require_string(doc, "ref", "ref", ev.ref)) {
     return e;
   }
@@ -279,64 +220,71 @@ std::optional<std::string> parse_common(const json& doc, push_event& ev,
   }
   ev.deleted = ev.after == zero_sha;
 
-  commits_out = member(doc, "commits");
-  if (commits_out == nullptr) {
+  auto commits = member(doc, "commits");
+  if (!commits) {
     return std::nullopt;
   }
-  if (!commits_out->is_array()) {
+  array list;
+  if (commits->get_array().get(list) != simdjson::SUCCESS) {
     return not_a("commits", "an array");
   }
-  bool all_skip = !commits_out->empty();
-  for (std::size_t i = 0; i < commits_out->size(); ++i) {
-    const json& c = (*commits_out)[i];
+  commits_out = list;
+  bool all_skip = true;
+  std::size_t i = 0;
+  for (element c : list) {
     auto path = [i](std::string_view field) {
       return "commits[" + std::to_string(i) + "]" + std::string(field);
     };
-    if (!c.is_object()) {
+    object commit;
+    if (c.get_object().get(commit) != simdjson::SUCCESS) {
       return not_a(path(""), "an object");
     }
-    const json* msg = member(c, "message");
-    if (msg != nullptr && !msg->is_string()) {
+    auto msg = member(commit, "message");
+    std::string_view message;
+    if (msg && msg->get_string().get(message) != simdjson::SUCCESS) {
       return not_a(path(".message"), "a string");
     }
-    const json* id = member(c, "id");
-    if (id != nullptr && !id->is_string()) {
+    auto id = member(commit, "id");
+    if (id && !id->is_string()) {
       return not_a(path(".id"), "a string");
     }
-    if (msg == nullptr || !has_skip_marker(msg->get_ref<const std::string&>())) {
+    if (!msg || !has_skip_marker(message)) {
       all_skip = false;
     }
+    ++i;
   }
-  ev.skip_ci = all_skip;
-  ev.commit_count = commits_out->size();
+  ev.skip_ci = i > 0 && all_skip;
+  ev.commit_count = i;
   return std::nullopt;
 }
 
-std::string message_of(const json& commit) {
-  const json* msg = member(commit, "message");
-  return msg == nullptr ? std::string() : first_line(msg->get_ref<const std::string&>());
+// First line of a commit's message; commits were checked by parse_common.
+std::string message_of(object commit) {
+  auto msg = member(commit, "message");
+  return msg ? first_line(msg->get_string().value_unsafe()) : std::string();
 }
 
 }  // namespace
 
 push_parse_result parse_github_push(std::string_view body) {
   std::string error;
-  auto doc = parse_object(body, github_members, error);
+  auto doc = parse_object(body, error);
   if (!doc) {
     return error;
   }
   push_event ev;
   ev.provider = git_provider::github;
-  const json* commits = nullptr;
+  std::optional<array> commits;
   if (auto e = parse_common(*doc, ev, commits)) {
     return *e;
   }
 
-  if (const json* deleted = member(*doc, "deleted")) {
-    if (!deleted->is_boolean()) {
+  if (auto deleted = member(*doc, "deleted")) {
+    bool value = false;
+    if (deleted->get_bool().get(value) != simdjson::SUCCESS) {
       return not_a("deleted", "a boolean");
     }
-    ev.deleted = ev.deleted || deleted->get<bool>();
+    ev.deleted = ev.deleted || value;
   }
 
   std::string head_message;
@@ -358,7 +306,7 @@ push_parse_result parse_github_push(std::string_view body) {
 
 push_parse_result parse_gitlab_push(std::string_view body) {
   std::string error;
-  auto doc = parse_object(body, gitlab_members, error);
+  auto doc = parse_object(body, error);
   if (!doc) {
     return error;
   }
@@ -372,29 +320,35 @@ push_parse_result parse_gitlab_push(std::string_view body) {
 
   push_event ev;
   ev.provider = git_provider::gitlab;
-  const json* commits = nullptr;
+  std::optional<array> commits;
   if (auto e = parse_common(*doc, ev, commits)) {
     return *e;
   }
 
-  // GitLab lists at most 20 commits; total_commits_count is the real number.
-  if (const json* total = member(*doc, "total_commits_count")) {
-    if (!total->is_number_unsigned()) {
+  // GitLab lists at most 20 commits; total_commits_count is the real number. Any non-negative
+  // integer (get_uint64 also takes a non-negative int64, refuses doubles and negatives).
+  if (auto total = member(*doc, "total_commits_count")) {
+    std::uint64_t count = 0;
+    if (total->get_uint64().get(count) != simdjson::SUCCESS) {
       return not_a("total_commits_count", "a non-negative integer");
     }
-    ev.commit_count = total->get<std::size_t>();
+    ev.commit_count = count;
   }
 
-  if (commits != nullptr && !commits->empty()) {
-    const json* head = &commits->back();
-    for (const json& c : *commits) {
-      const json* id = member(c, "id");
-      if (id != nullptr && id->get_ref<const std::string&>() == ev.after) {
-        head = &c;
+  // The head commit is the one whose id is "after", else the last one listed.
+  if (commits) {
+    std::optional<object> head;
+    for (element c : *commits) {
+      object commit = c.get_object().value_unsafe();  // checked by parse_common
+      head = commit;
+      auto id = member(commit, "id");
+      if (id && id->get_string().value_unsafe() == ev.after) {
         break;
       }
     }
-    ev.head_message = message_of(*head);
+    if (head) {
+      ev.head_message = message_of(*head);
+    }
   }
 
   if (auto e = read_string(*doc, "user_username", "user_username", ev.pusher)) {

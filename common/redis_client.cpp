@@ -5,6 +5,7 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -69,6 +70,67 @@ redis_value copy_reply(const redisReply* r) {
   return v;
 }
 
+// RESP encoding of a command, built in one buffer and handed to hiredis as a formatted command
+// (hiredis' own argv formatting goes through sdscatfmt, several reallocations per argument).
+class resp_command {
+ public:
+  explicit resp_command(std::size_t argc, std::size_t payload_bytes) {
+    // "*<argc>\r\n", then "$<len>\r\n<data>\r\n" per argument: at most 25 bytes besides
+    // the data (a length has at most 20 digits).
+    text_.reserve(25 + 25 * argc + payload_bytes);
+    text_ += '*';
+    text_ += std::to_string(argc);
+    text_ += "\r\n";
+  }
+  void add(std::string_view arg) {
+    text_ += '$';
+    text_ += std::to_string(arg.size());
+    text_ += "\r\n";
+    text_ += arg;
+    text_ += "\r\n";
+  }
+  const std::string& text() const { return text_; }
+
+ private:
+  std::string text_;
+};
+
+std::size_t total_size(const std::vector<std::string>& args) {
+  std::size_t n = 0;
+  for (const auto& a : args) {
+    n += a.size();
+  }
+  return n;
+}
+
+std::string format_command(const std::vector<std::string>& args) {
+  resp_command cmd(args.size(), total_size(args));
+  for (const auto& a : args) {
+    cmd.add(a);
+  }
+  return cmd.text();
+}
+
+// EVALSHA sha1 / EVAL source (`head`), then the key count, the keys and the arguments, without
+// first concatenating them into one argument vector.
+std::string format_eval(std::string_view verb, std::string_view head,
+                        const std::vector<std::string>& keys,
+                        const std::vector<std::string>& args) {
+  std::string key_count = std::to_string(keys.size());
+  resp_command cmd(3 + keys.size() + args.size(),
+                   head.size() + key_count.size() + total_size(keys) + total_size(args) + 8);
+  cmd.add(verb);
+  cmd.add(head);
+  cmd.add(key_count);
+  for (const auto& k : keys) {
+    cmd.add(k);
+  }
+  for (const auto& a : args) {
+    cmd.add(a);
+  }
+  return cmd.text();
+}
+
 // One command in flight: the hiredis callback fills `result` and wakes the waiting coroutine
 // by cancelling `wake` (a timer used as an event).
 struct pending_call {
@@ -116,7 +178,8 @@ struct redis_client::state : std::enable_shared_from_this<redis_client::state> {
   redisAsyncContext* ctx = nullptr;          // owned by hiredis; freed on disconnect
   asio::posix::stream_descriptor descriptor;  // wraps ctx's fd; never closes it (hiredis does)
   bool reading = false;
-  bool writing = false;
+  bool writing = false;   // hiredis has output pending (a flush is posted or awaited)
+  bool flushing = false;  // inside flush(): hiredis asking to write again means EAGAIN
   bool ready = false;    // connected and SELECTed
   bool stopped = false;
   asio::steady_timer lifecycle;  // wakes the connection loop when the connection drops
@@ -137,12 +200,22 @@ struct redis_client::state : std::enable_shared_from_this<redis_client::state> {
   void wait_writable() {
     descriptor.async_wait(asio::posix::stream_descriptor::wait_write,
                           [self = shared_from_this()](boost::system::error_code ec) {
-                            if (ec || !self->writing || self->ctx == nullptr) {
-                              return;
+                            if (!ec) {
+                              self->flush();
                             }
-                            self->writing = false;  // hiredis re-adds if more is pending
-                            redisAsyncHandleWrite(self->ctx);
                           });
+  }
+
+  // Writes what hiredis has buffered. hiredis re-adds write interest if the socket took only
+  // part of it.
+  void flush() {
+    if (!writing || ctx == nullptr) {
+      return;
+    }
+    writing = false;
+    flushing = true;
+    redisAsyncHandleWrite(ctx);  // may disconnect: touch nothing of ctx after this
+    flushing = false;
   }
 
   static void add_read(void* p) {
@@ -153,11 +226,20 @@ struct redis_client::state : std::enable_shared_from_this<redis_client::state> {
     }
   }
   static void del_read(void* p) { static_cast<state*>(p)->reading = false; }
+  // Once connected, output is written by a posted flush rather than after an epoll round trip
+  // for writability: commands issued by the handlers of one event-loop pass go out in a single
+  // write(), and the socket needs no epoll_ctl per command. Only a write that found the socket
+  // buffer full (or a connect in progress) waits for writability.
   static void add_write(void* p) {
     auto* s = static_cast<state*>(p);
-    if (!s->writing) {
-      s->writing = true;
+    if (s->writing) {
+      return;
+    }
+    s->writing = true;
+    if (s->flushing || s->ctx == nullptr || (s->ctx->c.flags & REDIS_CONNECTED) == 0) {
       s->wait_writable();
+    } else {
+      asio::post(s->executor, [self = s->shared_from_this()] { self->flush(); });
     }
   }
   static void del_write(void* p) { static_cast<state*>(p)->writing = false; }
@@ -198,24 +280,17 @@ struct redis_client::state : std::enable_shared_from_this<redis_client::state> {
     delete call;
   }
 
-  // Sends without waiting for `ready` (used for the connection's own SELECT/PING).
-  asio::awaitable<redis_result> send(const std::vector<std::string>& args,
+  // Sends a RESP-formatted command without waiting for `ready` (used for the connection's own
+  // SELECT).
+  asio::awaitable<redis_result> send(const std::string& command,
                                      std::chrono::milliseconds timeout) {
     if (ctx == nullptr) {
       co_return redis_result{redis_errc::not_connected, {}};
     }
-    std::vector<const char*> argv;
-    std::vector<std::size_t> lens;
-    argv.reserve(args.size());
-    lens.reserve(args.size());
-    for (const auto& a : args) {
-      argv.push_back(a.data());
-      lens.push_back(a.size());
-    }
     auto call = std::make_shared<pending_call>(executor);
     auto* holder = new std::shared_ptr<pending_call>(call);
-    if (redisAsyncCommandArgv(ctx, &state::on_reply, holder, static_cast<int>(argv.size()),
-                              argv.data(), lens.data()) != REDIS_OK) {
+    if (redisAsyncFormattedCommand(ctx, &state::on_reply, holder, command.data(),
+                                   command.size()) != REDIS_OK) {
       delete holder;
       co_return redis_result{redis_errc::not_connected, {}};
     }
@@ -262,8 +337,8 @@ struct redis_client::state : std::enable_shared_from_this<redis_client::state> {
         ctx->ev.delWrite = &state::del_write;
         ctx->ev.cleanup = &state::cleanup;
         redisAsyncSetDisconnectCallback(ctx, &state::on_disconnect);
-        auto r = co_await send(redis_args("SELECT", std::to_string(endpoint.db)),
-                               std::chrono::milliseconds(2000));
+        std::string select = format_command(redis_args("SELECT", std::to_string(endpoint.db)));
+        auto r = co_await send(select, std::chrono::milliseconds(2000));
         if (r) {
           ok = true;
           ready = true;
@@ -318,39 +393,34 @@ asio::awaitable<redis_result> redis_client::command(std::vector<std::string> arg
   if (!s->ready) {
     co_return redis_result{redis_errc::not_connected, {}};
   }
-  co_return co_await s->send(args, timeout);
+  std::string formatted = format_command(args);
+  co_return co_await s->send(formatted, timeout);
 }
 
 void redis_client::send_detached(const std::vector<std::string>& args) {
   if (!state_->ready || state_->ctx == nullptr) {
     return;
   }
-  std::vector<const char*> argv;
-  std::vector<std::size_t> lens;
-  for (const auto& a : args) {
-    argv.push_back(a.data());
-    lens.push_back(a.size());
-  }
-  redisAsyncCommandArgv(state_->ctx, nullptr, nullptr, static_cast<int>(argv.size()), argv.data(),
-                        lens.data());
+  std::string formatted = format_command(args);
+  redisAsyncFormattedCommand(state_->ctx, nullptr, nullptr, formatted.data(), formatted.size());
 }
 
 asio::awaitable<redis_result> redis_client::eval(const lua_script& script,
                                                  const std::vector<std::string>& keys,
                                                  const std::vector<std::string>& args,
                                                  std::chrono::milliseconds timeout) {
-  std::vector<std::string> argv;
-  argv.reserve(3 + keys.size() + args.size());
-  argv.emplace_back("EVALSHA");
-  argv.push_back(script.sha1);
-  argv.push_back(std::to_string(keys.size()));
-  argv.insert(argv.end(), keys.begin(), keys.end());
-  argv.insert(argv.end(), args.begin(), args.end());
-  auto r = co_await command(argv, timeout);
+  auto s = state_;
+  if (!s->ready) {
+    co_return redis_result{redis_errc::not_connected, {}};
+  }
+  std::string formatted = format_eval("EVALSHA", script.sha1, keys, args);
+  auto r = co_await s->send(formatted, timeout);
   if (r.ec == redis_errc::server_error && r.value.str.starts_with("NOSCRIPT")) {
-    argv[0] = "EVAL";
-    argv[1] = script.source;
-    r = co_await command(std::move(argv), timeout);
+    if (!s->ready) {
+      co_return redis_result{redis_errc::not_connected, {}};
+    }
+    formatted = format_eval("EVAL", script.source, keys, args);
+    r = co_await s->send(formatted, timeout);
   }
   co_return r;
 }

@@ -138,12 +138,19 @@ asio::awaitable<bool> job_runner::record(const claimed_job& job, const build_eve
   }
 }
 
-asio::awaitable<void> job_runner::finish(const claimed_job& job, const job_result& result) {
+asio::awaitable<void> job_runner::finish(const claimed_job& job, const job_result& result,
+                                         job_control& control) {
   std::chrono::milliseconds backoff{100};
   for (int attempt = 0;; ++attempt) {
-    auto [ec, held] = co_await queue_.finish(job, result);
+    next_claim next;
+    next.worker = worker_name_;
+    next.max = control.want_next ? 1 : 0;
+    next.lease_for = config_.queue.visibility_timeout;
+    next.max_attempts = config_.queue.max_attempts;
+    auto [ec, done] = co_await queue_.finish(job, result, next);
     if (!ec) {
-      if (!held) {
+      control.next = std::move(done.next);
+      if (!done.held) {
         spdlog::warn("build {}: lease lost before its outcome ({}) was recorded; another worker "
                      "owns it now",
                      job.build_id, to_string(result.outcome));
@@ -166,8 +173,7 @@ asio::awaitable<void> job_runner::finish(const claimed_job& job, const job_resul
 }
 
 asio::awaitable<void> job_runner::end_stopped(const claimed_job& job, const build_event& base,
-                                              const job_control& control,
-                                              std::string_view stage) {
+                                              job_control& control, std::string_view stage) {
   switch (control.reason) {
     case stop_reason::lease_lost:
     case stop_reason::none:
@@ -207,17 +213,18 @@ asio::awaitable<void> job_runner::end_stopped(const claimed_job& job, const buil
                              "", superseded ? "superseded" : "cancelled", "build " + why);
   r.error = why;
   spdlog::info("build {} {}", job.build_id, why);
-  co_await finish(job, r);
+  co_await finish(job, r, control);
 }
 
 asio::awaitable<void> job_runner::fail_permanently(const claimed_job& job, const build_event& base,
-                                                   std::string message, bool dead_letter) {
+                                                   std::string message, bool dead_letter,
+                                                   job_control& control) {
   spdlog::warn("build {} ({}) failed: {}", job.build_id, base.service, message);
   job_result r;
   r.outcome = dead_letter ? job_outcome::dead_letter : job_outcome::failed;
   r.final_event = make_event(base, event_type::build_failed, "", "failed", message);
   r.error = std::move(message);
-  co_await finish(job, r);
+  co_await finish(job, r, control);
 }
 
 asio::awaitable<void> job_runner::run(claimed_job job, job_control& control) {
@@ -231,7 +238,7 @@ asio::awaitable<void> job_runner::run(claimed_job job, job_control& control) {
   if (base.service.empty() || (kind == "push" && base.sha.empty())) {
     const std::string message = "the job could not be decoded (its record lacks service or sha)";
     spdlog::error("build {}: {}; moving it to the dead-letter stream", job.build_id, message);
-    co_await fail_permanently(job, base, message, true);
+    co_await fail_permanently(job, base, message, true, control);
     co_return;
   }
   if (kind == "noop") {
@@ -240,7 +247,7 @@ asio::awaitable<void> job_runner::run(claimed_job job, job_control& control) {
     co_await run_push(job, base, control);
   } else {
     const std::string message = "unknown job kind \"" + kind + "\"; this worker runs push and noop";
-    co_await fail_permanently(job, base, message, true);
+    co_await fail_permanently(job, base, message, true, control);
   }
 }
 
@@ -269,7 +276,7 @@ asio::awaitable<void> job_runner::run_noop(const claimed_job& job, const build_e
   r.stage_event = make_event(base, event_type::stage_succeeded, "noop", "succeeded", "done");
   r.fields = stage_finished_fields("noop", "succeeded");
   r.final_event = make_event(base, event_type::build_succeeded, "", "succeeded", "build finished");
-  co_await finish(job, r);
+  co_await finish(job, r, control);
 }
 
 asio::awaitable<void> job_runner::run_push(const claimed_job& job, const build_event& base,
@@ -279,7 +286,7 @@ asio::awaitable<void> job_runner::run_push(const claimed_job& job, const build_e
     const std::string message = "service \"" + base.service +
                                 "\" is not in this worker's configuration; give kiwid and "
                                 "every kiwi-worker the same services";
-    co_await fail_permanently(job, base, message, false);
+    co_await fail_permanently(job, base, message, false, control);
     co_return;
   }
   const unsigned attempt = job.attempts + 1;
@@ -327,13 +334,23 @@ asio::awaitable<void> job_runner::run_push(const claimed_job& job, const build_e
   const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
       std::chrono::steady_clock::now() - started);
 
+  // The workspace goes before the outcome is recorded: finishing may hand this slot to the
+  // next build at once.
+  if (!config_.worker.keep_workspaces) {
+    auto remove = [workspace = request.workspace]() {
+      std::error_code ignored;
+      std::filesystem::remove_all(workspace, ignored);
+      return true;
+    };
+    co_await run_blocking(blocking_, executor, remove);
+  }
   if (control.stop.load()) {
     co_await end_stopped(job, base, control, "clone");
   } else if (auto* error = std::get_if<clone_error>(&outcome)) {
     spdlog::warn("build {} ({}) clone failed: {}", job.build_id, base.service, error->message);
     const job_result r = failure_result(base, "clone", error->message,
                                         clone_failure_kind(error->code), attempt, config_.queue);
-    co_await finish(job, r);
+    co_await finish(job, r, control);
   } else {
     const auto& result = std::get<clone_result>(outcome);
     std::string message = fmt::format("checked out {} ({} files) in {} ms{}",
@@ -346,15 +363,7 @@ asio::awaitable<void> job_runner::run_push(const claimed_job& job, const build_e
     r.final_event = make_event(base, event_type::build_succeeded, "", "succeeded",
                                "build finished in " + std::to_string(took.count()) + " ms");
     spdlog::info("build {} succeeded: {}", job.build_id, message);
-    co_await finish(job, r);
-  }
-  if (!config_.worker.keep_workspaces) {
-    auto remove = [workspace = request.workspace]() {
-      std::error_code ignored;
-      std::filesystem::remove_all(workspace, ignored);
-      return true;
-    };
-    co_await run_blocking(blocking_, executor, remove);
+    co_await finish(job, r, control);
   }
 }
 

@@ -29,6 +29,8 @@ struct job_control {
   std::atomic<bool> stop{false};
   stop_reason reason = stop_reason::none;
   bool in_deploy = false;  // the deploy stage is never interrupted by a cancel request
+  bool want_next = true;   // finish() may claim the worker's next build (false when draining)
+  std::vector<claimed_job> next;  // what finish() claimed: the worker starts it in this slot
 
   // Records the first reason; a later one (say, shutdown after a cancel) does not replace it.
   void request_stop(stop_reason why) {
@@ -61,13 +63,16 @@ class job_runner {
   // lease is lost or recording was given up.
   boost::asio::awaitable<bool> record(const claimed_job& job, const build_event& event,
                                       const field_list& fields);
-  // Ends the build, retrying while Redis is unreachable.
-  boost::asio::awaitable<void> finish(const claimed_job& job, const job_result& result);
+  // Ends the build, retrying while Redis is unreachable; claims the next one into
+  // control.next when control.want_next.
+  boost::asio::awaitable<void> finish(const claimed_job& job, const job_result& result,
+                                      job_control& control);
   // Ends a build that was asked to stop, as its reason says.
   boost::asio::awaitable<void> end_stopped(const claimed_job& job, const build_event& base,
-                                           const job_control& control, std::string_view stage);
+                                           job_control& control, std::string_view stage);
   boost::asio::awaitable<void> fail_permanently(const claimed_job& job, const build_event& base,
-                                                std::string message, bool dead_letter);
+                                                std::string message, bool dead_letter,
+                                                job_control& control);
 
   const kiwi_config& config_;
   job_queue& queue_;

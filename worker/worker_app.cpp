@@ -76,6 +76,7 @@ struct consumer {
 
   void start(claimed_job job) {
     auto control = std::make_shared<job_control>();
+    control->want_next = !stopping;
     const std::string id = job.build_id;
     running[id] = running_build{job.lease, control};
     asio::co_spawn(slot_freed.get_executor(), runner.run(std::move(job), *control),
@@ -88,6 +89,11 @@ struct consumer {
                        }
                      }
                      running.erase(id);
+                     // The build's finish claimed the next one for this slot (see
+                     // job_queue::finish): no separate claim round trip.
+                     for (auto& next : control->next) {
+                       start(std::move(next));
+                     }
                      slot_freed.cancel();
                    });
   }
@@ -97,7 +103,8 @@ struct consumer {
                  config.worker.concurrency, config.queue.visibility_timeout.count());
     auto last_error = std::chrono::steady_clock::time_point{};
     while (!stopping) {
-      const std::size_t free = config.worker.concurrency - running.size();
+      const std::size_t free =
+          running.size() < config.worker.concurrency ? config.worker.concurrency - running.size() : 0;
       if (free == 0) {
         co_await wait_for_slot(std::chrono::seconds(1));
         continue;
@@ -172,6 +179,9 @@ struct consumer {
   // Stops claiming; lets running builds go on until the deadline, then hands them back.
   asio::awaitable<void> drain(std::chrono::steady_clock::time_point deadline) {
     stopping = true;
+    for (auto& [id, r] : running) {
+      r.control->want_next = false;
+    }
     bool handed_back = false;
     auto give_up_at = deadline + std::chrono::seconds(10);
     while (!running.empty()) {

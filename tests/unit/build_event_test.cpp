@@ -41,8 +41,20 @@ TEST_CASE("the prefix is the event without its seq and closing brace") {
 
 TEST_CASE("invalid UTF-8 in a log line does not break the event") {
   kiwi::build_event e;
-  e.message = std::string("bad \xff byte");
-  CHECK_NOTHROW(nlohmann::json::parse(kiwi::event_json(e, 1)));
+  // A stray byte, a truncated sequence, an overlong '/', a UTF-16 surrogate: each becomes U+FFFD.
+  e.message = std::string("bad \xff byte \xe2\x82 cut \xc0\xaf \xed\xa0\x80 end");
+  auto j = nlohmann::json::parse(kiwi::event_json(e, 1));
+  const std::string r = "\xef\xbf\xbd";
+  CHECK(j["message"] == "bad " + r + " byte " + r + r + " cut " + r + r + " " + r + r + r + " end");
+}
+
+TEST_CASE("control characters are escaped and valid UTF-8 is kept") {
+  kiwi::build_event e;
+  e.message = std::string("tab\there \x01 bell\x07 \\ caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x90\xa6");
+  const std::string json = kiwi::event_json(e, 1);
+  CHECK(json.find("\\u0001") != std::string::npos);
+  CHECK(json.find('\x07') == std::string::npos);
+  CHECK(nlohmann::json::parse(json)["message"] == e.message);
 }
 
 TEST_CASE("build ids are 26 characters and sort by time") {

@@ -1,0 +1,332 @@
+// The scheduler's decisions, stepped by hand: the retry policy as plain functions, and the Lua
+// scheduler (round robin, per-service limits, latest push wins, leases, retries, hand-back,
+// cancel) through job_queue against a real redis-server on a private unix socket.
+
+#include <doctest/doctest.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/as_tuple.hpp>
+
+#include "common/build_id.hpp"
+#include "common/job_queue.hpp"
+#include "common/redis_keys.hpp"
+#include "common/retry_policy.hpp"
+#include "git_servers.hpp"
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+using kiwi::test::temp_dir;
+
+TEST_CASE("backoff doubles from the base, is capped, and jitter spreads its upper half") {
+  using ms = std::chrono::milliseconds;
+  CHECK(kiwi::backoff_delay(1, ms(1000), ms(60000), 0.0) == ms(500));
+  CHECK(kiwi::backoff_delay(1, ms(1000), ms(60000), 0.999) == ms(999));
+  CHECK(kiwi::backoff_delay(2, ms(1000), ms(60000), 0.0) == ms(1000));
+  CHECK(kiwi::backoff_delay(3, ms(1000), ms(60000), 0.5) == ms(3000));
+  CHECK(kiwi::backoff_delay(20, ms(1000), ms(60000), 0.0) == ms(30000));
+  CHECK(kiwi::backoff_delay(200, ms(1000), ms(60000), 0.999) <= ms(60000));
+}
+
+TEST_CASE("transient failures retry until max_attempts, then dead-letter; permanent ones fail") {
+  kiwi::queue_config q;
+  q.max_attempts = 3;
+  using action = kiwi::retry_decision::action;
+  auto d1 = kiwi::decide_after_failure(kiwi::failure_kind::transient, 1, q, 0.0);
+  CHECK(d1.what == action::retry);
+  CHECK(d1.delay == q.retry_base / 2);
+  CHECK(kiwi::decide_after_failure(kiwi::failure_kind::transient, 2, q, 0.0).what ==
+        action::retry);
+  CHECK(kiwi::decide_after_failure(kiwi::failure_kind::transient, 3, q, 0.0).what ==
+        action::dead_letter);
+  CHECK(kiwi::decide_after_failure(kiwi::failure_kind::permanent, 1, q, 0.0).what ==
+        action::fail);
+  q.max_attempts = 1;
+  CHECK(kiwi::decide_after_failure(kiwi::failure_kind::transient, 1, q, 0.0).what ==
+        action::dead_letter);
+}
+
+namespace {
+
+// A private redis-server on a unix socket (AOF off: these tests step logic, not durability).
+class redis_server {
+ public:
+  redis_server() {
+    socket_ = dir_.path() / "redis.sock";
+    pid_ = kiwi::test::spawn({"redis-server", "--port", "0", "--unixsocket", socket_.string(),
+                              "--save", "", "--appendonly", "no", "--dir", dir_.path().string()});
+    for (int i = 0; i < 500 && !std::filesystem::exists(socket_); ++i) {
+      std::this_thread::sleep_for(10ms);
+    }
+    REQUIRE(std::filesystem::exists(socket_));
+  }
+  ~redis_server() { kiwi::test::stop_process_group(pid_); }
+  kiwi::redis_endpoint endpoint() const {
+    kiwi::redis_endpoint e;
+    e.unix_path = socket_.string();
+    return e;
+  }
+
+ private:
+  temp_dir dir_{"kiwi-redis"};
+  std::filesystem::path socket_;
+  pid_t pid_ = -1;
+};
+
+// Runs coroutines to completion on a private io_context, one step at a time.
+struct queue_fixture {
+  redis_server server;
+  asio::io_context io{1};
+  kiwi::redis_client redis{io.get_executor(), server.endpoint(), "test"};
+  kiwi::job_queue queue{redis, 2s};
+
+  queue_fixture() {
+    redis.start();
+    for (int i = 0; i < 300 && !redis.connected(); ++i) {
+      io.run_for(10ms);
+    }
+    REQUIRE(redis.connected());
+  }
+  ~queue_fixture() { redis.stop(); io.run_for(50ms); }
+
+  template <class T>
+  T run(asio::awaitable<T> a) {
+    std::optional<T> out;
+    asio::co_spawn(io, std::move(a), [&](std::exception_ptr e, T v) {
+      if (e) std::rethrow_exception(e);
+      out = std::move(v);
+    });
+    for (int i = 0; i < 500 && !out; ++i) {
+      io.run_for(10ms);
+    }
+    REQUIRE(out.has_value());
+    return std::move(*out);
+  }
+
+  kiwi::redis_value command(std::vector<std::string> args) {
+    auto r = run(redis.command(std::move(args), 2s));
+    REQUIRE(!r.ec);
+    return r.value;
+  }
+  std::string field(const std::string& id, const std::string& name) {
+    return command(kiwi::redis_args("HGET", kiwi::keys::build(id), name)).str;
+  }
+
+  std::string enqueue(const std::string& service, const std::string& ref, unsigned max = 1,
+                      bool cancel_superseded = true) {
+    kiwi::enqueue_request r;
+    r.build_id = kiwi::new_build_id();
+    r.provider = "test";
+    r.delivery_id = r.build_id;
+    r.service = service;
+    r.max_concurrent_builds = max;
+    r.cancel_superseded = cancel_superseded;
+    r.fields = {{"service", service}, {"kind", "noop"}, {"ref", ref}, {"sha", ""}};
+    r.queued_event.build_id = r.build_id;
+    r.queued_event.service = service;
+    r.queued_event.ref = ref;
+    r.queued_event.status = "queued";
+    auto [ec, out] = run(queue.enqueue(r));
+    REQUIRE(!ec);
+    REQUIRE(out.created);
+    return r.build_id;
+  }
+
+  std::vector<kiwi::claimed_job> claim(unsigned max, std::chrono::milliseconds lease = 60s,
+                                       unsigned max_attempts = 3) {
+    auto [ec, jobs] = run(queue.claim("w1", max, lease, max_attempts));
+    REQUIRE(!ec);
+    return jobs;
+  }
+
+  kiwi::finish_outcome finish(const kiwi::claimed_job& job, kiwi::job_outcome outcome,
+                              std::chrono::system_clock::time_point retry_at = {},
+                              unsigned next_max = 0) {
+    kiwi::job_result r;
+    r.outcome = outcome;
+    r.final_event.build_id = job.build_id;
+    r.final_event.service = job.field_or("service");
+    r.retry_at = retry_at;
+    r.error = outcome == kiwi::job_outcome::succeeded ? "" : "it broke";
+    kiwi::next_claim next{"w1", next_max, 60s, 3};
+    auto [ec, out] = run(queue.finish(job, r, next));
+    REQUIRE(!ec);
+    return out;
+  }
+};
+
+std::vector<std::string> ids(const std::vector<kiwi::claimed_job>& jobs) {
+  std::vector<std::string> out;
+  for (const auto& j : jobs) out.push_back(j.build_id);
+  return out;
+}
+
+void sleep_ms(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
+
+}  // namespace
+
+TEST_CASE("claims take services round-robin, one build per visit") {
+  queue_fixture f;
+  auto a1 = f.enqueue("a", "refs/heads/a1", 4);
+  auto a2 = f.enqueue("a", "refs/heads/a2", 4);
+  auto a3 = f.enqueue("a", "refs/heads/a3", 4);
+  auto b1 = f.enqueue("b", "refs/heads/b1", 4);
+  auto c1 = f.enqueue("c", "refs/heads/c1", 4);
+  // One at a time: a, b, c, then a's rest.
+  std::vector<std::string> order;
+  for (int i = 0; i < 5; ++i) {
+    auto got = f.claim(1);
+    REQUIRE(got.size() == 1);
+    order.push_back(got[0].build_id);
+  }
+  CHECK(order == std::vector<std::string>{a1, b1, c1, a2, a3});
+  CHECK(f.claim(1).empty());
+  CHECK(f.field(a1, "status") == "running");
+  CHECK(f.field(a1, "lease") == "1");
+}
+
+TEST_CASE("a service at max_concurrent_builds waits without holding a worker slot") {
+  queue_fixture f;
+  auto a1 = f.enqueue("a", "refs/heads/x", 1, false);
+  auto a2 = f.enqueue("a", "refs/heads/x", 1, false);
+  auto b1 = f.enqueue("b", "refs/heads/y", 1, false);
+  auto first = f.claim(3);
+  CHECK(ids(first) == std::vector<std::string>{a1, b1});  // a2 waits: a runs a1
+  CHECK(f.claim(3).empty());
+  // a1 ends and hands its worker the next claimable build in the same call: a2.
+  auto done = f.finish(first[0], kiwi::job_outcome::succeeded, {}, 1);
+  CHECK(done.held);
+  CHECK(ids(done.next) == std::vector<std::string>{a2});
+  CHECK(f.field(a1, "status") == "succeeded");
+  auto outcomes = f.command(kiwi::redis_args("HGET", kiwi::keys::job_outcomes(), "succeeded"));
+  CHECK(outcomes.str == "1");
+}
+
+TEST_CASE("a newer push to the same ref supersedes queued builds and flags a running one") {
+  queue_fixture f;
+  auto x1 = f.enqueue("a", "refs/heads/main");
+  auto running = f.claim(1);
+  REQUIRE(ids(running) == std::vector<std::string>{x1});
+  auto x2 = f.enqueue("a", "refs/heads/main");
+  auto other = f.enqueue("a", "refs/heads/dev");
+  auto x3 = f.enqueue("a", "refs/heads/main");
+  CHECK(f.field(x2, "status") == "superseded");         // queued: ended at once
+  CHECK(f.field(other, "status") == "queued");          // another ref: untouched
+  CHECK(f.field(x1, "status") == "running");            // running: asked to stop
+  CHECK(f.field(x1, "cancel") == "superseded");
+  auto notices = f.run(f.queue.heartbeat({{x1, running[0].lease}}, 60s));
+  REQUIRE(!notices.first);
+  REQUIRE(notices.second.size() == 1);
+  CHECK(notices.second[0].reason == "superseded");
+  CHECK_FALSE(notices.second[0].lost);
+  auto done = f.finish(running[0], kiwi::job_outcome::superseded, {}, 5);
+  CHECK(f.field(x1, "status") == "superseded");
+  CHECK(ids(done.next) == std::vector<std::string>{other});  // limit 1: one at a time
+  CHECK(f.field(x3, "status") == "queued");
+  // The superseded build's event log ends with build.superseded.
+  auto events = f.command(kiwi::redis_args("XREVRANGE", kiwi::keys::build_events(x2), "+", "-",
+                                           "COUNT", "1"));
+  REQUIRE(events.elements.size() == 1);
+  CHECK(events.elements[0].elements[1].elements[3].str.find("\"type\":\"build.superseded\"") !=
+        std::string::npos);
+}
+
+TEST_CASE("cancel_superseded false keeps every push") {
+  queue_fixture f;
+  auto x1 = f.enqueue("a", "refs/heads/main", 1, false);
+  auto x2 = f.enqueue("a", "refs/heads/main", 1, false);
+  CHECK(f.field(x1, "status") == "queued");
+  CHECK(f.field(x2, "status") == "queued");
+}
+
+TEST_CASE("an expired lease is reclaimed, fenced, and dead-lettered after max_attempts") {
+  queue_fixture f;
+  auto id = f.enqueue("a", "refs/heads/main");
+  auto first = f.claim(1, 20ms, 2);
+  REQUIRE(first.size() == 1);
+  sleep_ms(40);
+  // The next claim finds the lease expired: the build is requeued at the front and claimed
+  // again, with a new lease and one attempt used.
+  auto second = f.claim(1, 20ms, 2);
+  REQUIRE(ids(second) == std::vector<std::string>{id});
+  CHECK(second[0].lease == "2");
+  CHECK(second[0].attempts == 1);
+  // The first worker's late outcome is refused: its lease is gone.
+  auto stale = f.finish(first[0], kiwi::job_outcome::succeeded);
+  CHECK_FALSE(stale.held);
+  CHECK(f.field(id, "status") == "running");
+  kiwi::build_event late;
+  late.build_id = id;
+  late.service = "a";
+  auto [record_ec, recorded] = f.run(f.queue.record(late, {}, first[0].lease));
+  CHECK(!record_ec);
+  CHECK_FALSE(recorded);
+  // Expiring again reaches max_attempts (2): dead letter with the reason and attempt count.
+  sleep_ms(40);
+  CHECK(f.claim(1, 20ms, 2).empty());
+  CHECK(f.field(id, "status") == "failed");
+  CHECK(f.field(id, "dead_letter") == "1");
+  auto dead = f.command(kiwi::redis_args("XRANGE", kiwi::keys::dead_letters(), "-", "+"));
+  REQUIRE(dead.elements.size() == 1);
+  const auto& kv = dead.elements[0].elements[1].elements;
+  CHECK(kv[1].str == id);
+  CHECK(kv[5].str.find("stopped responding") != std::string::npos);
+  CHECK(kv[7].str == "2");
+  CHECK(f.command(kiwi::redis_args("ZCARD", kiwi::keys::leases())).integer == 0);
+}
+
+TEST_CASE("a retry waits in the delayed set, not in a worker slot, until it is due") {
+  queue_fixture f;
+  auto id = f.enqueue("a", "refs/heads/main");
+  auto job = f.claim(1);
+  REQUIRE(job.size() == 1);
+  auto done = f.finish(job[0], kiwi::job_outcome::retry,
+                       std::chrono::system_clock::now() + 150ms);
+  CHECK(done.held);
+  CHECK(f.field(id, "status") == "retrying");
+  CHECK(f.field(id, "attempts") == "1");
+  CHECK(f.claim(1).empty());
+  CHECK(f.command(kiwi::redis_args("SCARD", kiwi::keys::service_active("a"))).integer == 0);
+  sleep_ms(200);
+  auto again = f.claim(1);
+  REQUIRE(ids(again) == std::vector<std::string>{id});
+  CHECK(again[0].attempts == 1);
+}
+
+TEST_CASE("a handed-back build goes to the front of its queue without using an attempt") {
+  queue_fixture f;
+  auto a1 = f.enqueue("a", "refs/heads/1", 4);
+  auto a2 = f.enqueue("a", "refs/heads/2", 4);
+  auto job = f.claim(1);
+  REQUIRE(ids(job) == std::vector<std::string>{a1});
+  auto [ec, held] = f.run(f.queue.release(job[0], "handed back on shutdown"));
+  CHECK(!ec);
+  CHECK(held);
+  auto next = f.claim(1);
+  REQUIRE(ids(next) == std::vector<std::string>{a1});
+  CHECK(next[0].attempts == 0);
+  CHECK(f.field(a2, "status") == "queued");
+}
+
+TEST_CASE("cancel ends a queued build at once and flags a running one") {
+  queue_fixture f;
+  auto run1 = f.enqueue("a", "refs/heads/1", 4);
+  auto wait1 = f.enqueue("b", "refs/heads/1", 4);
+  auto job = f.claim(1);
+  REQUIRE(ids(job) == std::vector<std::string>{run1});
+  const std::string why = "stop it";
+  CHECK(f.run(f.queue.cancel(wait1, why)).second == "cancelled");
+  CHECK(f.field(wait1, "status") == "cancelled");
+  CHECK(f.command(kiwi::redis_args("LLEN", kiwi::keys::service_waiting("b"))).integer == 0);
+  CHECK(f.run(f.queue.cancel(run1, why)).second == "cancelling");
+  auto notices = f.run(f.queue.heartbeat({{run1, job[0].lease}}, 60s));
+  REQUIRE(notices.second.size() == 1);
+  CHECK(notices.second[0].reason == "cancelled");
+  f.finish(job[0], kiwi::job_outcome::cancelled);
+  CHECK(f.field(run1, "status") == "cancelled");
+  CHECK(f.run(f.queue.cancel(run1, why)).second == "cancelled");  // already ended
+  const std::string missing = "no-such-build";
+  CHECK(f.run(f.queue.cancel(missing, why)).second == "not_found");
+}
