@@ -121,3 +121,35 @@ TEST_CASE("GitHub URLs default to the x-access-token user") {
       base);
   CHECK(c.services[0].git_username == "x-access-token");
 }
+
+TEST_CASE("queue and scheduling settings: defaults, values and errors") {
+  auto c = parse_config(with_service(good_service), base);
+  CHECK(c.queue.visibility_timeout == std::chrono::milliseconds(60'000));
+  CHECK(c.queue.max_attempts == 3);
+  CHECK(c.worker.drain_timeout == std::chrono::milliseconds(30'000));
+  CHECK(c.services[0].cancel_superseded);
+  CHECK(c.services[0].max_concurrent_builds == 1);
+
+  auto d = parse_config(
+      R"({"redis":"unix:///tmp/r.sock","data_dir":"/tmp/kiwi",)"
+      R"("queue":{"visibility_timeout_ms":2000,"max_attempts":5,"retry_base_ms":100,)"
+      R"("retry_max_ms":1000},"worker":{"drain_timeout_ms":500},"services":[{)" +
+          good_service + R"(,"cancel_superseded":false,"max_concurrent_builds":3}]})",
+      base);
+  CHECK(d.queue.visibility_timeout == std::chrono::milliseconds(2000));
+  CHECK(d.queue.max_attempts == 5);
+  CHECK(d.queue.retry_base == std::chrono::milliseconds(100));
+  CHECK(d.worker.drain_timeout == std::chrono::milliseconds(500));
+  CHECK_FALSE(d.services[0].cancel_superseded);
+  CHECK(d.services[0].max_concurrent_builds == 3);
+
+  CHECK(error_of(R"({"redis":"unix:///tmp/r.sock","data_dir":"/tmp","queue":{"max_attempts":0}})")
+            .find("queue.max_attempts") != std::string::npos);
+  CHECK(error_of(R"({"redis":"unix:///tmp/r.sock","data_dir":"/tmp","queue":{"retry":1}})")
+            .find("queue.retry") != std::string::npos);
+  CHECK(error_of(R"({"redis":"unix:///tmp/r.sock","data_dir":"/tmp",)"
+                 R"("queue":{"retry_base_ms":5000,"retry_max_ms":1000}})")
+            .find("queue.retry_max_ms") != std::string::npos);
+  CHECK(error_of(with_service(good_service + R"(,"max_concurrent_builds":0)"))
+            .find("services[user-api].max_concurrent_builds") != std::string::npos);
+}
