@@ -72,6 +72,11 @@ enqueue_request noop_job(const options& o, const service_config* svc) {
   return r;
 }
 
+// Non-coroutine builder: GCC 12 miscompiles braced lists inside coroutines.
+std::vector<std::pair<std::string, unsigned>> limits_of(const service_config& svc) {
+  return {{svc.name, svc.max_concurrent_builds}};
+}
+
 struct run_state {
   long next = 0;
   long done = 0;
@@ -123,6 +128,13 @@ asio::awaitable<int> run(const options& o, const kiwi_config& config, redis_clie
     co_return 0;
   }
   const service_config* svc = config.find_service(o.service);
+  if (svc != nullptr) {
+    const auto limits = limits_of(*svc);
+    if (auto ec = co_await q.set_service_limits(limits); ec) {
+      std::cerr << "cannot publish the service's max_concurrent_builds: " << ec.message() << "\n";
+      co_return 1;
+    }
+  }
   run_state st;
   const auto started = std::chrono::steady_clock::now();
   const long window = o.rate > 0 ? 1 : std::max(1L, o.window);

@@ -29,11 +29,19 @@ local function emit(id, etype, status, message, ts)
              ',"message":' .. jstr(message) .. ',"seq":' .. seq .. '}'
   store_event(b, seq, ev, f[1] or '')
 end
--- An event made by the caller: its JSON without seq and the closing brace.
-local function emit_prefix(id, svc, prefix)
+-- Events made by the caller: their JSON without seq and the closing brace; '' is skipped.
+-- One HINCRBY numbers them all.
+local function emit_prefix(id, svc, prefix, prefix2)
   local b = P .. 'build:' .. id
-  local seq = redis.call('HINCRBY', b, 'seq', 1)
-  store_event(b, seq, prefix .. ',"seq":' .. seq .. '}', svc)
+  local n = (prefix ~= '' and 1 or 0) + ((prefix2 and prefix2 ~= '') and 1 or 0)
+  if n == 0 then return 0 end
+  local seq = redis.call('HINCRBY', b, 'seq', n) - n
+  for _, p in ipairs({prefix, prefix2 or ''}) do
+    if p ~= '' then
+      seq = seq + 1
+      store_event(b, seq, p .. ',"seq":' .. seq .. '}', svc)
+    end
+  end
   return seq
 end
 local function count(outcome) redis.call('HINCRBY', P .. 'stats:outcomes', outcome, 1) end
@@ -130,22 +138,28 @@ local function expire(id, now, ts, max_attempts)
 end
 -- Reclaims expired leases, promotes due retries, then leases up to max builds to worker, taking
 -- services round-robin under their max_concurrent_builds.
-local function claim_builds(worker, now, lease_ms, max, ts, max_attempts)
-  for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'leases', '-inf', now, 'LIMIT', 0, 100)) do
-    expire(id, now, ts, max_attempts)
-  end
-  for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'delayed', '-inf', now, 'LIMIT', 0, 100)) do
-    redis.call('ZREM', P .. 'delayed', id)
-    local b = P .. 'build:' .. id
-    local f = redis.call('HMGET', b, 'service', 'status')
-    if f[1] and f[2] == 'retrying' then
-      redis.call('HSET', b, 'status', 'queued')
-      requeue_front(id, f[1])
+-- fetch_next: called by finish for the same worker. It consumed no wake token, so it passes
+-- none on, and it runs the lease/retry scan at most every 250 ms across all workers (a worker
+-- that is never idle still reclaims dead workers' builds).
+local function claim_builds(worker, now, lease_ms, max, ts, max_attempts, fetch_next)
+  if not fetch_next or redis.call('SET', P .. 'scan', '1', 'NX', 'PX', 250) then
+    for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'leases', '-inf', now, 'LIMIT', 0, 100)) do
+      expire(id, now, ts, max_attempts)
+    end
+    for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'delayed', '-inf', now, 'LIMIT', 0, 100)) do
+      redis.call('ZREM', P .. 'delayed', id)
+      local b = P .. 'build:' .. id
+      local f = redis.call('HMGET', b, 'service', 'status')
+      if f[1] and f[2] == 'retrying' then
+        redis.call('HSET', b, 'status', 'queued')
+        requeue_front(id, f[1])
+      end
     end
   end
   local out = {}
   local leases = {}
-  local budget = redis.call('LLEN', P .. 'ready') + 2 * max
+  -- Bounded work per claim: services found at their limit leave the ring as they are visited.
+  local budget = 2 * max + 16
   while #out < max and budget > 0 do
     budget = budget - 1
     local svc = redis.call('LPOP', P .. 'ready')
@@ -156,7 +170,9 @@ local function claim_builds(worker, now, lease_ms, max, ts, max_attempts)
     local room = limit - redis.call('SCARD', active)
     -- One build per visit keeps the ring fair; a service alone in the ring may fill the batch.
     local take = 1
-    if redis.call('LLEN', P .. 'ready') == 0 then take = math.min(room, max - #out) end
+    if max - #out > 1 and redis.call('LLEN', P .. 'ready') == 0 then
+      take = math.min(room, max - #out)
+    end
     local ids = false
     if room > 0 and take > 0 then ids = redis.call('LPOP', waiting, take) end
     if ids then
@@ -183,7 +199,7 @@ local function claim_builds(worker, now, lease_ms, max, ts, max_attempts)
   end
   if #leases > 0 then redis.call('ZADD', P .. 'leases', unpack(leases)) end
   -- Claimable work left: pass the wake-up on to another idle worker.
-  if #out == max and redis.call('LLEN', P .. 'ready') > 0 then wake() end
+  if not fetch_next and #out == max and redis.call('LLEN', P .. 'ready') > 0 then wake() end
   return out
 end
 )lua";
@@ -193,28 +209,29 @@ lua_script make_script(const char* body) { return lua_script(prelude() + body); 
 
 // KEYS: delivery, build, service builds, build numbers
 // ARGV: build id, ttl s, service, now ms, queued event prefix, ref, cancel_superseded (1/0),
-//       max concurrent, ts, field/value pairs...
+//       (unused), ts, field/value pairs...
+// The service's max_concurrent_builds is not written here: workers publish their services'
+// settings (set_service_limits) at start and every 30 s.
 const lua_script enqueue_script = make_script(R"lua(
-local existing = redis.call('GET', KEYS[1])
-if existing then return {0, existing, 0, 0} end
+-- SET NX GET: stores the delivery id unless it was seen, and returns the build it created then.
 local id, svc, now, ref, ts = ARGV[1], ARGV[3], ARGV[4], ARGV[6], ARGV[9]
+local existing = redis.call('SET', KEYS[1], id, 'NX', 'GET', 'EX', ARGV[2])
+if existing then return {0, existing, 0, 0} end
 local number = redis.call('HINCRBY', KEYS[4], svc, 1)
 redis.call('HSET', KEYS[2], 'id', id, 'number', number, 'status', 'queued', 'queued_at', now,
-           'seq', 0, 'attempts', 0, 'lease', 0, unpack(ARGV, 10))
-redis.call('SET', KEYS[1], id, 'EX', ARGV[2])
+           'seq', 1, 'attempts', 0, 'lease', 0, unpack(ARGV, 10))
 redis.call('ZADD', KEYS[3], now, id)
-redis.call('HSET', P .. 'svc:' .. svc, 'max', ARGV[8])
-local live = P .. 'live:' .. svc .. ':' .. ref
 local superseded = 0
 if ARGV[7] == '1' then
+  local live = P .. 'live:' .. svc .. ':' .. ref
   for _, old in ipairs(redis.call('SMEMBERS', live)) do
     local r = cancel_build(old, 'superseded', now, ts,
                            'superseded by build ' .. id .. ', a newer push to ' .. ref)
     if r == 'superseded' or r == 'cancelling' then superseded = superseded + 1 end
   end
+  redis.call('SADD', live, id)
 end
-redis.call('SADD', live, id)
-emit_prefix(id, svc, ARGV[5])
+store_event(KEYS[2], 1, ARGV[5] .. ',"seq":1}', svc)
 redis.call('RPUSH', P .. 'svc:' .. svc .. ':waiting', id)
 mark_ready(svc)
 return {1, id, number, superseded}
@@ -224,7 +241,7 @@ return {1, id, number, superseded}
 // ARGV: worker, now ms, lease ms, max builds, ts, max attempts
 const lua_script claim_script = make_script(R"lua(
 return claim_builds(ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5],
-                    tonumber(ARGV[6]))
+                    tonumber(ARGV[6]), false)
 )lua");
 
 // KEYS: leases
@@ -265,29 +282,30 @@ local f = redis.call('HMGET', b, 'lease', 'status', 'service', 'attempts', 'ref'
 local function next_builds()
   local n = tonumber(ARGV[10])
   if n == 0 then return {} end
-  return claim_builds(ARGV[11], tonumber(now), tonumber(ARGV[12]), n, ts, tonumber(ARGV[13]))
+  return claim_builds(ARGV[11], tonumber(now), tonumber(ARGV[12]), n, ts, tonumber(ARGV[13]),
+                      true)
 end
 if f[1] ~= lease or f[2] ~= 'running' then return {0, next_builds()} end
 local svc, err = f[3], ARGV[8]
 local attempts = tonumber(f[4] or '0') + 1
 if f[6] then redis.call('HDEL', b, 'cancel') end
-if ARGV[6] ~= '' then emit_prefix(id, svc, ARGV[6]) end
 release_slot(id, svc)
 if outcome == 'retry' then
   redis.call('HSET', b, 'worker', '', 'status', 'retrying', 'attempts', attempts, 'error', err,
              'retry_at', ARGV[9], unpack(ARGV, 14))
   redis.call('ZADD', P .. 'delayed', ARGV[9], id)
   count('retried')
-  emit_prefix(id, svc, ARGV[7])
+  emit_prefix(id, svc, ARGV[6], ARGV[7])
 elseif outcome == 'dead_letter' then
   redis.call('HSET', b, 'worker', '', unpack(ARGV, 14))
+  emit_prefix(id, svc, ARGV[6])
   dead_letter(id, b, svc, err, attempts, now, ts, ARGV[7])
 else
   redis.call('HSET', b, 'worker', '', 'status', outcome, 'finished_at', now, 'error', err,
              unpack(ARGV, 14))
   end_live_of(id, svc, f[5])
   count(outcome)
-  emit_prefix(id, svc, ARGV[7])
+  emit_prefix(id, svc, ARGV[6], ARGV[7])
 end
 return {1, next_builds()}
 )lua");
@@ -523,6 +541,18 @@ asio::awaitable<std::pair<boost::system::error_code, std::string>> job_queue::ca
                              message};
   auto r = co_await redis_.eval(cancel_script, k, a, timeout_);
   co_return std::pair{r.ec, r.value.as_string().value_or("")};
+}
+
+asio::awaitable<boost::system::error_code> job_queue::set_service_limits(
+    const std::vector<std::pair<std::string, unsigned>>& limits) {
+  for (const auto& [service, max] : limits) {
+    auto r = co_await redis_.command(
+        redis_args("HSET", keys::service_settings(service), "max", std::to_string(max)), timeout_);
+    if (!r) {
+      co_return r.ec;
+    }
+  }
+  co_return boost::system::error_code{};
 }
 
 asio::awaitable<std::pair<boost::system::error_code, field_list>> job_queue::build_record(

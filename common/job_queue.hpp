@@ -141,6 +141,11 @@ class job_queue {
   boost::asio::awaitable<std::pair<boost::system::error_code, std::string>> cancel(
       const std::string& build_id, const std::string& message);
 
+  // Publishes each service's max_concurrent_builds for the claim script (workers do this at
+  // start and every 30 s, so a flushed Redis regains them; absent means 1).
+  boost::asio::awaitable<boost::system::error_code> set_service_limits(
+      const std::vector<std::pair<std::string, unsigned>>& limits);
+
   // Fields of a build record (empty when it does not exist).
   boost::asio::awaitable<std::pair<boost::system::error_code, field_list>> build_record(
       const std::string& build_id);

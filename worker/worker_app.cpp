@@ -142,7 +142,17 @@ struct consumer {
 
   asio::awaitable<void> heartbeat_loop() {
     const auto interval = heartbeat_interval(config.queue);
+    std::vector<std::pair<std::string, unsigned>> limits;
+    for (const auto& s : config.services) {
+      limits.emplace_back(s.name, s.max_concurrent_builds);
+    }
+    auto limits_due = std::chrono::steady_clock::time_point{};
     while (!stopping || !running.empty()) {
+      if (std::chrono::steady_clock::now() >= limits_due && writer.connected()) {
+        if (!co_await writer_queue.set_service_limits(limits)) {
+          limits_due = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+        }
+      }
       beat.expires_after(interval);
       co_await beat.async_wait(use_tuple);
       if (running.empty()) {

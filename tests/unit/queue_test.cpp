@@ -124,6 +124,8 @@ struct queue_fixture {
     r.max_concurrent_builds = max;
     r.cancel_superseded = cancel_superseded;
     r.fields = {{"service", service}, {"kind", "noop"}, {"ref", ref}, {"sha", ""}};
+    std::vector<std::pair<std::string, unsigned>> limits{{service, max}};
+    REQUIRE(!run(queue.set_service_limits(limits)));
     r.queued_event.build_id = r.build_id;
     r.queued_event.service = service;
     r.queued_event.ref = ref;
