@@ -1,0 +1,155 @@
+#include "common/secret_box.hpp"
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include <fstream>
+#include <memory>
+#include <sstream>
+
+#include "common/webhook_signature.hpp"  // to_hex
+
+namespace kiwi {
+namespace {
+
+constexpr std::string_view prefix = "kiwi-secret:v1:";
+constexpr std::size_t nonce_size = 12;
+constexpr std::size_t tag_size = 16;
+
+struct cipher_ctx_deleter {
+  void operator()(EVP_CIPHER_CTX* c) const { EVP_CIPHER_CTX_free(c); }
+};
+using cipher_ctx = std::unique_ptr<EVP_CIPHER_CTX, cipher_ctx_deleter>;
+
+const unsigned char* bytes(std::string_view s) {
+  return reinterpret_cast<const unsigned char*>(s.data());
+}
+unsigned char* bytes(std::string& s) { return reinterpret_cast<unsigned char*>(s.data()); }
+
+std::optional<std::string> from_hex(std::string_view hex) {
+  if (hex.size() % 2 != 0) {
+    return std::nullopt;
+  }
+  auto digit = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  std::string out(hex.size() / 2, '\0');
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    int hi = digit(hex[2 * i]);
+    int lo = digit(hex[2 * i + 1]);
+    if (hi < 0 || lo < 0) {
+      return std::nullopt;
+    }
+    out[i] = static_cast<char>(hi * 16 + lo);
+  }
+  return out;
+}
+
+std::string sha256(std::string_view data) {
+  std::string out(32, '\0');
+  unsigned len = 0;
+  EVP_Digest(data.data(), data.size(), bytes(out), &len, EVP_sha256(), nullptr);
+  return out;
+}
+
+}  // namespace
+
+secret_box::secret_box(std::string key) : key_(std::move(key)) {
+  if (key_.size() != 32) {
+    throw secret_key_error("the secrets key must be 32 bytes (64 hex digits)");
+  }
+  key_id_ = to_hex(sha256(key_)).substr(0, 8);
+}
+
+secret_box secret_box::from_key_file(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) {
+    throw secret_key_error("cannot read the secrets key file " + file.string() +
+                           " (create one with: openssl rand -hex 32 > " + file.string() +
+                           " && chmod 600 " + file.string() + ")");
+  }
+  std::stringstream buf;
+  buf << in.rdbuf();
+  std::string text = buf.str();
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ')) {
+    text.pop_back();
+  }
+  auto key = text.size() == 64 ? from_hex(text) : std::nullopt;
+  if (!key) {
+    throw secret_key_error("the secrets key file " + file.string() +
+                           " must hold 64 hex digits (openssl rand -hex 32)");
+  }
+  return secret_box(std::move(*key));
+}
+
+std::string secret_box::generate_key_hex() {
+  std::string key(32, '\0');
+  if (RAND_bytes(bytes(key), 32) != 1) {
+    throw secret_key_error("no randomness available for a new key");
+  }
+  return to_hex(key);
+}
+
+std::string secret_box::seal(std::string_view plaintext, std::string_view context) const {
+  std::string blob(nonce_size + plaintext.size() + tag_size, '\0');
+  if (RAND_bytes(bytes(blob), nonce_size) != 1) {
+    throw std::runtime_error("no randomness available for a nonce");
+  }
+  cipher_ctx ctx(EVP_CIPHER_CTX_new());
+  int len = 0;
+  auto* out = bytes(blob) + nonce_size;
+  if (!ctx ||
+      EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, bytes(key_), bytes(blob)) != 1 ||
+      EVP_EncryptUpdate(ctx.get(), nullptr, &len, bytes(context),
+                        static_cast<int>(context.size())) != 1 ||
+      EVP_EncryptUpdate(ctx.get(), out, &len, bytes(plaintext),
+                        static_cast<int>(plaintext.size())) != 1 ||
+      EVP_EncryptFinal_ex(ctx.get(), out + len, &len) != 1 ||
+      EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, tag_size,
+                          out + plaintext.size()) != 1) {
+    throw std::runtime_error("AES-256-GCM encryption failed");
+  }
+  return std::string(prefix) + key_id_ + ":" + to_hex(blob);
+}
+
+std::optional<std::string> secret_box::open(std::string_view sealed,
+                                            std::string_view context) const {
+  if (key_id_of(sealed) != key_id_) {
+    return std::nullopt;
+  }
+  auto blob = from_hex(sealed.substr(prefix.size() + key_id_.size() + 1));
+  if (!blob || blob->size() < nonce_size + tag_size) {
+    return std::nullopt;
+  }
+  const std::size_t n = blob->size() - nonce_size - tag_size;
+  std::string plain(n, '\0');
+  std::string tag = blob->substr(nonce_size + n);
+  cipher_ctx ctx(EVP_CIPHER_CTX_new());
+  int len = 0;
+  if (!ctx ||
+      EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, bytes(key_), bytes(*blob)) != 1 ||
+      EVP_DecryptUpdate(ctx.get(), nullptr, &len, bytes(context),
+                        static_cast<int>(context.size())) != 1 ||
+      EVP_DecryptUpdate(ctx.get(), bytes(plain), &len, bytes(*blob) + nonce_size,
+                        static_cast<int>(n)) != 1 ||
+      EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, tag_size, tag.data()) != 1 ||
+      EVP_DecryptFinal_ex(ctx.get(), bytes(plain) + len, &len) != 1) {
+    return std::nullopt;
+  }
+  return plain;
+}
+
+bool secret_box::is_sealed(std::string_view value) { return !key_id_of(value).empty(); }
+
+std::string secret_box::key_id_of(std::string_view sealed) {
+  if (!sealed.starts_with(prefix) || sealed.size() < prefix.size() + 9 ||
+      sealed[prefix.size() + 8] != ':') {
+    return {};
+  }
+  return std::string(sealed.substr(prefix.size(), 8));
+}
+
+}  // namespace kiwi
