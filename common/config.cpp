@@ -6,146 +6,48 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/json_fields.hpp"
+
 namespace kiwi {
 namespace {
 
 using json = nlohmann::json;
+using namespace json_fields;
 
-[[noreturn]] void fail(const std::string& key, const std::string& what) {
-  throw config_error("config key \"" + key + "\": " + what);
-}
-
-// Unknown keys are errors: a misspelt option must not silently fall back to its default.
-void reject_unknown(const json& obj, const std::string& where, std::set<std::string> known) {
-  for (const auto& [key, value] : obj.items()) {
-    if (!known.contains(key)) {
-      fail(where.empty() ? key : where + "." + key, "unknown key; see docs/configuration.md");
+// A resource's field_error, renamed for the config file: "services[user-api].git_url".
+template <class Parse>
+auto parse_listed(const json& list, const char* what, Parse parse, const parse_context& ctx) {
+  using resource = decltype(parse(json{}, ctx));
+  std::vector<resource> out;
+  if (!list.is_array()) {
+    fail(what, "must be a list");
+  }
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    const json& item = list[i];
+    std::string at = std::string(what) + "[" + std::to_string(i) + "]";
+    try {
+      resource r = parse(item, ctx);
+      for (const auto& seen : out) {
+        if (seen.name == r.name) {
+          fail(at + ".name", "\"" + r.name + "\" is declared twice; names must be unique");
+        }
+      }
+      r.read_only = true;
+      out.push_back(std::move(r));
+    } catch (const field_error& e) {
+      if (e.field.starts_with(what)) {
+        throw;
+      }
+      // Name the resource by its name once the name itself is valid.
+      const json* name = item.is_object() ? member(item, "name") : nullptr;
+      if (e.field != "name" && name != nullptr && name->is_string() &&
+          is_dns1123_label(name->get<std::string>())) {
+        at = std::string(what) + "[" + name->get<std::string>() + "]";
+      }
+      fail(e.field.empty() ? at : at + "." + e.field, e.what());
     }
   }
-}
-
-const json* member(const json& obj, const char* key) {
-  auto it = obj.find(key);
-  return it == obj.end() ? nullptr : &*it;
-}
-
-std::string get_string(const json& obj, const char* key, const std::string& path, bool required,
-                       std::string fallback = {}) {
-  const json* v = member(obj, key);
-  if (v == nullptr) {
-    if (required) {
-      fail(path, "is required");
-    }
-    return fallback;
-  }
-  if (!v->is_string()) {
-    fail(path, "must be a string");
-  }
-  return v->get<std::string>();
-}
-
-bool get_bool(const json& obj, const char* key, const std::string& path, bool fallback) {
-  const json* v = member(obj, key);
-  if (v == nullptr) {
-    return fallback;
-  }
-  if (!v->is_boolean()) {
-    fail(path, "must be true or false");
-  }
-  return v->get<bool>();
-}
-
-std::uint64_t get_uint(const json& obj, const char* key, const std::string& path,
-                       std::uint64_t fallback, std::uint64_t min, std::uint64_t max) {
-  const json* v = member(obj, key);
-  if (v == nullptr) {
-    return fallback;
-  }
-  if (!v->is_number_integer() || (v->is_number_integer() && v->get<std::int64_t>() < 0)) {
-    fail(path, "must be a non-negative integer");
-  }
-  auto n = v->get<std::uint64_t>();
-  if (n < min || n > max) {
-    fail(path, "must be between " + std::to_string(min) + " and " + std::to_string(max) +
-                   " (got " + std::to_string(n) + ")");
-  }
-  return n;
-}
-
-std::string trim(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) {
-    s.pop_back();
-  }
-  return s;
-}
-
-bool has_scheme(std::string_view url, std::string_view scheme) { return url.starts_with(scheme); }
-
-service_config parse_service(const json& j, std::size_t index, const std::filesystem::path& base) {
-  const std::string at = "services[" + std::to_string(index) + "]";
-  if (!j.is_object()) {
-    fail(at, "must be an object");
-  }
-  reject_unknown(j, at,
-                 {"name", "git_url", "branch", "token", "token_file", "git_username",
-                  "webhook_secret", "build_tags", "cancel_superseded", "max_concurrent_builds"});
-  service_config s;
-  s.name = get_string(j, "name", at + ".name", true);
-  if (!is_dns1123_label(s.name)) {
-    fail(at + ".name", "\"" + s.name +
-                           "\" is not a DNS-1123 label: use 1-63 lowercase letters, digits and "
-                           "'-', starting and ending with a letter or digit (e.g. user-api)");
-  }
-  const std::string named = "services[" + s.name + "]";
-  s.git_url = get_string(j, "git_url", named + ".git_url", true);
-  if (!(has_scheme(s.git_url, "https://") || has_scheme(s.git_url, "http://") ||
-        has_scheme(s.git_url, "ssh://") || has_scheme(s.git_url, "git://") ||
-        has_scheme(s.git_url, "file://"))) {
-    fail(named + ".git_url", "must start with https://, http://, ssh://, git:// or file://");
-  }
-  if (auto at_sign = s.git_url.find('@'); at_sign != std::string::npos &&
-                                          has_scheme(s.git_url, "http") &&
-                                          s.git_url.find(':', s.git_url.find("//") + 2) < at_sign) {
-    fail(named + ".git_url", "must not embed credentials; put the token in \"token\" or "
-                             "\"token_file\"");
-  }
-  s.branch = get_string(j, "branch", named + ".branch", true);
-  if (s.branch.empty() || s.branch.starts_with("refs/")) {
-    fail(named + ".branch", "must be a branch name such as \"main\" (without refs/heads/)");
-  }
-  const bool has_token = member(j, "token") != nullptr;
-  const bool has_token_file = member(j, "token_file") != nullptr;
-  if (has_token && has_token_file) {
-    fail(named + ".token", "give either \"token\" or \"token_file\", not both");
-  }
-  if (has_token) {
-    s.token = get_string(j, "token", named + ".token", true);
-  } else if (has_token_file) {
-    std::filesystem::path p = get_string(j, "token_file", named + ".token_file", true);
-    if (p.is_relative()) {
-      p = base / p;
-    }
-    std::ifstream in(p);
-    if (!in) {
-      fail(named + ".token_file", "cannot read " + p.string());
-    }
-    std::stringstream buf;
-    buf << in.rdbuf();
-    s.token = trim(buf.str());
-    if (s.token.empty()) {
-      fail(named + ".token_file", p.string() + " is empty");
-    }
-  }
-  s.git_username = get_string(j, "git_username", named + ".git_username", false);
-  s.webhook_secret = get_string(j, "webhook_secret", named + ".webhook_secret", true);
-  if (s.webhook_secret.size() < 16) {
-    fail(named + ".webhook_secret", "must be at least 16 characters (use a long random string)");
-  }
-  s.build_tags = get_bool(j, "build_tags", named + ".build_tags", false);
-  s.cancel_superseded = get_bool(j, "cancel_superseded", named + ".cancel_superseded", true);
-  s.max_concurrent_builds = static_cast<unsigned>(
-      get_uint(j, "max_concurrent_builds", named + ".max_concurrent_builds", 1, 1, 1000));
-  return s;
+  return out;
 }
 
 }  // namespace
@@ -157,20 +59,8 @@ std::string redis_endpoint::describe() const {
   return "redis://" + host + ":" + std::to_string(port) + "/" + std::to_string(db);
 }
 
-bool is_dns1123_label(std::string_view name) {
-  if (name.empty() || name.size() > 63) {
-    return false;
-  }
-  auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
-  for (char c : name) {
-    if (!alnum(c) && c != '-') {
-      return false;
-    }
-  }
-  return alnum(name.front()) && alnum(name.back());
-}
-
-redis_endpoint parse_redis_url(std::string_view url) {
+namespace {
+redis_endpoint parse_redis_url_fields(std::string_view url) {
   redis_endpoint ep;
   if (url.starts_with("unix://")) {
     ep.unix_path = std::string(url.substr(7));
@@ -222,6 +112,34 @@ redis_endpoint parse_redis_url(std::string_view url) {
   return ep;
 }
 
+}  // namespace
+
+redis_endpoint parse_redis_url(std::string_view url) {
+  try {
+    return parse_redis_url_fields(url);
+  } catch (const field_error& e) {
+    throw config_error("config key \"" + e.field + "\": " + e.what());
+  }
+}
+
+const registry_config* kiwi_config::find_registry(std::string_view name) const {
+  for (const auto& r : registries) {
+    if (r.name == name) {
+      return &r;
+    }
+  }
+  return nullptr;
+}
+
+const runtime_config* kiwi_config::find_runtime(std::string_view name) const {
+  for (const auto& r : runtimes) {
+    if (r.name == name) {
+      return &r;
+    }
+  }
+  return nullptr;
+}
+
 const service_config* kiwi_config::find_service(std::string_view name) const {
   for (const auto& s : services) {
     if (s.name == name) {
@@ -231,7 +149,9 @@ const service_config* kiwi_config::find_service(std::string_view name) const {
   return nullptr;
 }
 
-kiwi_config parse_config(std::string_view json_text, const std::filesystem::path& base_dir) {
+namespace {
+
+kiwi_config parse_config_fields(std::string_view json_text, const std::filesystem::path& base_dir) {
   json root = json::parse(json_text, nullptr, false);
   if (root.is_discarded()) {
     throw config_error("config is not valid JSON (check for trailing commas and quotes)");
@@ -241,7 +161,7 @@ kiwi_config parse_config(std::string_view json_text, const std::filesystem::path
   }
   reject_unknown(root, "",
                  {"listen", "redis", "data_dir", "max_body_bytes", "http", "redis_timeout_ms",
-                  "worker", "queue", "services"});
+                  "worker", "queue", "registries", "runtimes", "services"});
   kiwi_config c;
 
   std::string listen = get_string(root, "listen", "listen", false, "127.0.0.1:8080");
@@ -265,7 +185,7 @@ kiwi_config parse_config(std::string_view json_text, const std::filesystem::path
     fail("listen", "the port must be a number between 0 and 65535");
   }
 
-  c.redis = parse_redis_url(get_string(root, "redis", "redis", true));
+  c.redis = parse_redis_url_fields(get_string(root, "redis", "redis", true));
   std::filesystem::path data_dir = get_string(root, "data_dir", "data_dir", true);
   if (data_dir.empty()) {
     fail("data_dir", "must not be empty");
@@ -336,25 +256,42 @@ kiwi_config parse_config(std::string_view json_text, const std::filesystem::path
     }
   }
 
+  parse_context ctx;
+  ctx.base_dir = base_dir.string();
+  if (const json* r = member(root, "registries")) {
+    c.registries = parse_listed(*r, "registries", parse_registry, ctx);
+  }
+  if (const json* r = member(root, "runtimes")) {
+    c.runtimes = parse_listed(*r, "runtimes", parse_runtime, ctx);
+  }
   if (const json* s = member(root, "services")) {
-    if (!s->is_array()) {
-      fail("services", "must be a list of services");
+    c.services = parse_listed(*s, "services", parse_service, ctx);
+  }
+  for (const auto& svc : c.services) {
+    const std::string at = "services[" + svc.name + "]";
+    if (!svc.registry.empty() && c.find_registry(svc.registry) == nullptr) {
+      fail(at + ".registry", "no registry named \"" + svc.registry + "\" in \"registries\"");
     }
-    std::set<std::string> seen;
-    for (std::size_t i = 0; i < s->size(); ++i) {
-      service_config svc = parse_service((*s)[i], i, base_dir);
-      if (!seen.insert(svc.name).second) {
-        fail("services[" + std::to_string(i) + "].name",
-             "\"" + svc.name + "\" is declared twice; service names must be unique");
+    if (svc.build_runtime != "local") {
+      const runtime_config* rt = c.find_runtime(svc.build_runtime);
+      if (rt == nullptr || rt->type != "kubernetes") {
+        fail(at + ".build_runtime", "\"" + svc.build_runtime +
+                                        "\" is not a kubernetes runtime in \"runtimes\"; use "
+                                        "\"local\" for buildah on the worker");
       }
-      if (svc.git_username.empty()) {
-        svc.git_username = svc.git_url.find("github") != std::string::npos ? "x-access-token"
-                                                                           : "oauth2";
-      }
-      c.services.push_back(std::move(svc));
     }
   }
   return c;
+}
+
+}  // namespace
+
+kiwi_config parse_config(std::string_view json_text, const std::filesystem::path& base_dir) {
+  try {
+    return parse_config_fields(json_text, base_dir);
+  } catch (const field_error& e) {
+    throw config_error("config key \"" + e.field + "\": " + e.what());
+  }
 }
 
 kiwi_config load_config(const std::filesystem::path& file) {

@@ -11,6 +11,8 @@
 #include <string_view>
 #include <vector>
 
+#include "common/resources.hpp"
+
 namespace kiwi {
 
 struct config_error : std::runtime_error {
@@ -25,17 +27,6 @@ struct redis_endpoint {
   std::string describe() const;  // for logs; never contains a password
 };
 
-struct service_config {
-  std::string name;
-  std::string git_url;
-  std::string branch;
-  std::string token;           // loaded from token or token_file; empty: anonymous
-  std::string git_username;    // user sent with the token
-  std::string webhook_secret;
-  bool build_tags = false;
-  bool cancel_superseded = true;       // a newer push to the same ref supersedes older builds
-  unsigned max_concurrent_builds = 1;  // builds of this service running at once
-};
 
 struct http_config {
   unsigned threads = 1;
@@ -73,16 +64,19 @@ struct kiwi_config {
   http_config http;
   worker_config worker;
   queue_config queue;
+  std::vector<registry_config> registries;
+  std::vector<runtime_config> runtimes;
   std::vector<service_config> services;
 
   const service_config* find_service(std::string_view name) const;
+  const registry_config* find_registry(std::string_view name) const;
+  const runtime_config* find_runtime(std::string_view name) const;
 };
 
 // Parses and validates a configuration document. base_dir resolves relative paths.
 kiwi_config parse_config(std::string_view json_text, const std::filesystem::path& base_dir);
 kiwi_config load_config(const std::filesystem::path& file);
 
-bool is_dns1123_label(std::string_view name);
 redis_endpoint parse_redis_url(std::string_view url);  // throws config_error
 
 }  // namespace kiwi
