@@ -60,6 +60,12 @@ inline std::string build_numbers() { return std::string(prefix) + "build_numbers
 // reclaimed, handed_back, dead_lettered).
 inline std::string job_outcomes() { return std::string(prefix) + "stats:outcomes"; }
 
+// Registered resources (hash: name -> JSON with secrets sealed; docs/api.md). Their own slot
+// {r}: no queue script touches them.
+inline std::string resources(std::string_view kind_plural) {  // services, registries, runtimes
+  return "kiwi:{r}:" + std::string(kind_plural);
+}
+
 // Pub/sub channels for subscribers.
 inline constexpr std::string_view events_channel = "kiwi:events";
 inline std::string service_events_channel(std::string_view service) {

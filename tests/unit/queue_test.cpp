@@ -15,6 +15,7 @@
 #include "common/redis_keys.hpp"
 #include "common/retry_policy.hpp"
 #include "git_servers.hpp"
+#include "redis_server.hpp"
 
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
@@ -50,66 +51,10 @@ TEST_CASE("transient failures retry until max_attempts, then dead-letter; perman
 
 namespace {
 
-// A private redis-server on a unix socket (AOF off: these tests step logic, not durability).
-class redis_server {
- public:
-  redis_server() {
-    socket_ = dir_.path() / "redis.sock";
-    pid_ = kiwi::test::spawn({"redis-server", "--port", "0", "--unixsocket", socket_.string(),
-                              "--save", "", "--appendonly", "no", "--dir", dir_.path().string()});
-    for (int i = 0; i < 500 && !std::filesystem::exists(socket_); ++i) {
-      std::this_thread::sleep_for(10ms);
-    }
-    REQUIRE(std::filesystem::exists(socket_));
-  }
-  ~redis_server() { kiwi::test::stop_process_group(pid_); }
-  kiwi::redis_endpoint endpoint() const {
-    kiwi::redis_endpoint e;
-    e.unix_path = socket_.string();
-    return e;
-  }
-
- private:
-  temp_dir dir_{"kiwi-redis"};
-  std::filesystem::path socket_;
-  pid_t pid_ = -1;
-};
-
-// Runs coroutines to completion on a private io_context, one step at a time.
-struct queue_fixture {
-  redis_server server;
-  asio::io_context io{1};
-  kiwi::redis_client redis{io.get_executor(), server.endpoint(), "test"};
+// The queue on a private Redis, stepped one call at a time.
+struct queue_fixture : kiwi::test::redis_fixture {
   kiwi::job_queue queue{redis, 2s};
 
-  queue_fixture() {
-    redis.start();
-    for (int i = 0; i < 300 && !redis.connected(); ++i) {
-      io.run_for(10ms);
-    }
-    REQUIRE(redis.connected());
-  }
-  ~queue_fixture() { redis.stop(); io.run_for(50ms); }
-
-  template <class T>
-  T run(asio::awaitable<T> a) {
-    std::optional<T> out;
-    asio::co_spawn(io, std::move(a), [&](std::exception_ptr e, T v) {
-      if (e) std::rethrow_exception(e);
-      out = std::move(v);
-    });
-    for (int i = 0; i < 500 && !out; ++i) {
-      io.run_for(10ms);
-    }
-    REQUIRE(out.has_value());
-    return std::move(*out);
-  }
-
-  kiwi::redis_value command(std::vector<std::string> args) {
-    auto r = run(redis.command(std::move(args), 2s));
-    REQUIRE(!r.ec);
-    return r.value;
-  }
   std::string field(const std::string& id, const std::string& name) {
     return command(kiwi::redis_args("HGET", kiwi::keys::build(id), name)).str;
   }
