@@ -9,6 +9,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 #include <git2.h>
 
@@ -68,6 +69,17 @@ enum class error_kind {
   cancelled,       // the caller's cancel flag was set
   other
 };
+
+// What users read for each kind of failure (clone stage, connection test).
+inline constexpr std::string_view authentication_failed_message =
+    "Authentication failed: check that the token hasn't expired and has read_repository "
+    "permission";
+inline constexpr std::string_view repository_not_found_message =
+    "Repository not found: check that the URL ends with .git and has no typos";
+inline constexpr std::string_view connection_timeout_message =
+    "Connection timeout: check firewall settings and the git server status";
+inline constexpr std::string_view certificate_message_prefix =
+    "TLS certificate verification failed: the git server's certificate is not trusted";
 
 class error : public std::runtime_error {
  public:

@@ -18,13 +18,9 @@ namespace {
 namespace fs = std::filesystem;
 using clock = std::chrono::steady_clock;
 
-constexpr std::string_view auth_message =
-    "Authentication failed: check that the token hasn't expired and has read_repository "
-    "permission";
-constexpr std::string_view not_found_message =
-    "Repository not found: check that the URL ends with .git and has no typos";
-constexpr std::string_view timeout_message =
-    "Connection timeout: check firewall settings and the git server status";
+constexpr std::string_view auth_message = git::authentication_failed_message;
+constexpr std::string_view not_found_message = git::repository_not_found_message;
+constexpr std::string_view timeout_message = git::connection_timeout_message;
 constexpr std::string_view cancelled_message = "Clone cancelled";
 
 constexpr const char* heads_refspec = "+refs/heads/*:refs/heads/*";
@@ -62,8 +58,7 @@ clone_error to_clone_error(const git::error& e, const clone_request& request) {
                              : std::string(timeout_message) + " (" + detail + ")"};
     case git::error_kind::certificate:
       return {clone_errc::certificate_invalid,
-              "TLS certificate verification failed: the git server's certificate is not trusted (" +
-                  detail + ")"};
+              std::string(git::certificate_message_prefix) + " (" + detail + ")"};
     case git::error_kind::cancelled:
       return {clone_errc::cancelled, std::string(cancelled_message)};
     case git::error_kind::other:

@@ -1,0 +1,30 @@
+#pragma once
+// "Test connection": lists a remote's branches and default branch with libgit2 (ls-remote; no
+// objects are fetched), within a deadline, or says why not with the messages users know
+// ("Authentication failed: ...", "Repository not found: ...", "Connection timeout: ...", a TLS
+// certificate message). Blocking: run it on a blocking pool.
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+namespace kiwi {
+
+struct probe_request {
+  std::string git_url;
+  std::string username;  // sent with the token
+  std::string token;     // empty: anonymous
+  std::chrono::milliseconds timeout{10'000};
+};
+
+struct probe_result {
+  bool ok = false;
+  std::vector<std::string> branches;  // sorted
+  std::string default_branch;         // empty if the remote does not say
+  std::string error;                  // when !ok: what the user reads; never holds the token
+  std::string error_kind;             // authentication, not_found, timeout, certificate, other
+};
+
+probe_result probe_remote(const probe_request& request);
+
+}  // namespace kiwi
