@@ -161,7 +161,8 @@ kiwi_config parse_config_fields(std::string_view json_text, const std::filesyste
   }
   reject_unknown(root, "",
                  {"listen", "redis", "data_dir", "max_body_bytes", "http", "redis_timeout_ms",
-                  "worker", "queue", "registries", "runtimes", "services"});
+                  "worker", "queue", "registries", "runtimes", "services", "public_url",
+                  "secrets_key_file", "api"});
   kiwi_config c;
 
   std::string listen = get_string(root, "listen", "listen", false, "127.0.0.1:8080");
@@ -191,6 +192,34 @@ kiwi_config parse_config_fields(std::string_view json_text, const std::filesyste
     fail("data_dir", "must not be empty");
   }
   c.data_dir = data_dir.is_relative() ? base_dir / data_dir : data_dir;
+  c.public_url = get_string(root, "public_url", "public_url", false,
+                            "http://" + c.listen_host + ":" + std::to_string(c.listen_port));
+  if (!c.public_url.starts_with("http://") && !c.public_url.starts_with("https://")) {
+    fail("public_url", "must be the http(s):// address git servers use to reach kiwid");
+  }
+  while (c.public_url.ends_with("/")) {
+    c.public_url.pop_back();
+  }
+  auto path_in = [&](const char* key, const char* fallback) {
+    std::filesystem::path p = get_string(root, key, key, false);
+    if (p.empty()) {
+      return c.data_dir / fallback;
+    }
+    return p.is_relative() ? base_dir / p : p;
+  };
+  c.secrets_key_file = path_in("secrets_key_file", "secrets.key");
+  c.api.admin_token_file = c.data_dir / "admin.token";
+  if (const json* a = member(root, "api")) {
+    if (!a->is_object()) {
+      fail("api", "must be an object");
+    }
+    reject_unknown(*a, "api", {"enabled", "admin_token_file"});
+    c.api.enabled = get_bool(*a, "enabled", "api.enabled", true);
+    std::filesystem::path t = get_string(*a, "admin_token_file", "api.admin_token_file", false);
+    if (!t.empty()) {
+      c.api.admin_token_file = t.is_relative() ? base_dir / t : t;
+    }
+  }
   c.max_body_bytes = get_uint(root, "max_body_bytes", "max_body_bytes", c.max_body_bytes, 1024,
                               1024ull * 1024 * 1024);
   c.redis_timeout = std::chrono::milliseconds(

@@ -54,11 +54,20 @@ struct queue_config {
   std::chrono::milliseconds retry_max{300'000};          // cap on a retry delay
 };
 
+// The registration API (docs/api.md).
+struct api_config {
+  bool enabled = true;
+  std::filesystem::path admin_token_file;  // default <data_dir>/admin.token, made if missing
+};
+
 struct kiwi_config {
   std::string listen_host = "127.0.0.1";
   unsigned short listen_port = 8080;
   redis_endpoint redis;
   std::filesystem::path data_dir;
+  std::string public_url;                   // how git servers reach kiwid (webhook URLs)
+  std::filesystem::path secrets_key_file;   // default <data_dir>/secrets.key, made if missing
+  api_config api;
   std::size_t max_body_bytes = 10 * 1024 * 1024;
   std::chrono::milliseconds redis_timeout{800};
   http_config http;

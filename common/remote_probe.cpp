@@ -66,6 +66,9 @@ probe_result probe_remote(const probe_request& request) {
       std::string_view name = heads[i]->name;
       if (name.starts_with(prefix)) {
         result.branches.emplace_back(name.substr(prefix.size()));
+        char hex[GIT_OID_HEXSZ + 1] = {};
+        git_oid_tostr(hex, sizeof(hex), &heads[i]->oid);
+        result.heads[result.branches.back()] = hex;
       }
     }
     std::sort(result.branches.begin(), result.branches.end());

@@ -5,6 +5,7 @@
 // certificate message). Blocking: run it on a blocking pool.
 
 #include <chrono>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,7 @@ struct probe_request {
 struct probe_result {
   bool ok = false;
   std::vector<std::string> branches;  // sorted
+  std::map<std::string, std::string> heads;  // branch -> commit id (40 hex)
   std::string default_branch;         // empty if the remote does not say
   std::string error;                  // when !ok: what the user reads; never holds the token
   std::string error_kind;             // authentication, not_found, timeout, certificate, other

@@ -3,6 +3,11 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -56,6 +61,51 @@ std::string sha256(std::string_view data) {
 }
 
 }  // namespace
+
+std::string read_or_create_private_file(const std::filesystem::path& file,
+                                        const std::function<std::string()>& make) {
+  auto read = [&]() -> std::optional<std::string> {
+    std::ifstream in(file, std::ios::binary);
+    if (!in) {
+      return std::nullopt;
+    }
+    std::stringstream buf;
+    buf << in.rdbuf();
+    std::string s = buf.str();
+    while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) {
+      s.pop_back();
+    }
+    return s;
+  };
+  if (auto existing = read(); existing && !existing->empty()) {
+    return *existing;
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(file.parent_path(), ec);
+  // Write a temp file, then link it into place: link fails if another process won the race,
+  // and then its content is the one everybody uses.
+  const std::string content = make();
+  const auto tmp = file.string() + ".tmp." + std::to_string(::getpid());
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    throw secret_key_error("cannot create " + file.string() + ": " + std::strerror(errno));
+  }
+  const std::string line = content + "\n";
+  const bool written = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
+  ::fsync(fd);
+  ::close(fd);
+  const int linked = written ? ::link(tmp.c_str(), file.c_str()) : -1;
+  const int link_errno = errno;
+  ::unlink(tmp.c_str());
+  if (!written || (linked != 0 && link_errno != EEXIST)) {
+    throw secret_key_error("cannot create " + file.string() + ": " + std::strerror(link_errno));
+  }
+  auto result = read();
+  if (!result || result->empty()) {
+    throw secret_key_error("cannot read " + file.string());
+  }
+  return *result;
+}
 
 secret_box::secret_box(std::string key) : key_(std::move(key)) {
   if (key_.size() != 32) {

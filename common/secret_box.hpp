@@ -8,6 +8,7 @@
 // as additional authenticated data: a sealed value copied to another field does not open.
 
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -18,6 +19,12 @@ namespace kiwi {
 struct secret_key_error : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
+
+// Reads a private file, or creates it (mode 0600, atomically: concurrent starters agree on one
+// content) from make() when it does not exist. Returns the content without trailing newlines.
+// Throws secret_key_error when the file can be neither read nor created.
+std::string read_or_create_private_file(const std::filesystem::path& file,
+                                        const std::function<std::string()>& make);
 
 class secret_box {
  public:

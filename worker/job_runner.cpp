@@ -9,7 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/retry_policy.hpp"
-#include "worker/blocking_pool.hpp"
+#include "common/blocking_pool.hpp"
 #include "worker/clone_stage.hpp"
 
 namespace asio = boost::asio;

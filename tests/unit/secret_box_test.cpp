@@ -59,3 +59,19 @@ TEST_CASE("the key file holds 64 hex digits; errors say how to make one") {
     CHECK(std::string(e.what()).find("openssl rand -hex 32") != std::string::npos);
   }
 }
+
+TEST_CASE("a private file is created once with mode 0600, then read back") {
+  kiwi::test::temp_dir dir;
+  auto file = dir.path() / "sub" / "secrets.key";
+  int made = 0;
+  auto make = [&] {
+    ++made;
+    return std::string("first-content");
+  };
+  CHECK(kiwi::read_or_create_private_file(file, make) == "first-content");
+  CHECK((std::filesystem::status(file).permissions() & std::filesystem::perms::all) ==
+        (std::filesystem::perms::owner_read | std::filesystem::perms::owner_write));
+  auto other = [] { return std::string("second-content"); };
+  CHECK(kiwi::read_or_create_private_file(file, other) == "first-content");
+  CHECK(made == 1);
+}
