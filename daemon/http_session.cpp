@@ -1,6 +1,8 @@
 #include "daemon/http_session.hpp"
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
@@ -20,6 +22,9 @@ namespace {
 
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
+// Initial capacity of a connection's read buffer (kept for the connection's lifetime).
+constexpr std::size_t read_buffer_bytes = 16 * 1024;
+
 // Keeps the socket in the registry's idle set while the session waits for a request.
 class idle_mark {
  public:
@@ -35,6 +40,20 @@ class idle_mark {
   asio::ip::tcp::socket* socket_;
 };
 
+// Writes a response in one buffer (see serialize()); Beast's serializer only for a chunked one,
+// which kiwid does not produce.
+asio::awaitable<boost::system::error_code> write_response(beast::tcp_stream& stream,
+                                                          const http_response& res) {
+  if (res.chunked()) {
+    auto [ec, n] = co_await http::async_write(stream, res, use_tuple);
+    co_return ec;
+  }
+  std::string wire = serialize(res);
+  auto buffer = asio::buffer(wire);
+  auto [ec, n] = co_await asio::async_write(stream, buffer, use_tuple);
+  co_return ec;
+}
+
 http_request bare_request(unsigned version) {
   http_request req;
   req.version(version);
@@ -48,6 +67,10 @@ asio::awaitable<void> run_http_session(asio::ip::tcp::socket socket, session_lim
                                        router_context& router, session_registry& registry) {
   beast::tcp_stream stream(std::move(socket));
   beast::flat_buffer buffer;
+  // Beast reads at most max(512, capacity - size) bytes per call, and the parser consumes the
+  // body as it arrives, so an unreserved buffer stays at 512 bytes: a typical 8 KB push took 16
+  // reads (each re-arming the stream's timer). With this, most webhooks arrive in one read.
+  buffer.reserve(read_buffer_bytes);
   bool first = true;
   for (;;) {
     http::request_parser<http::string_body> parser;
@@ -67,19 +90,19 @@ asio::awaitable<void> run_http_session(asio::ip::tcp::socket socket, session_lim
                                       std::to_string(limits.max_body_bytes) + " bytes)");
         spdlog::warn("{} {}: 413 body too large", parser.get().method_string(),
                      parser.get().target());
-        co_await http::async_write(stream, res, use_tuple);
+        co_await write_response(stream, res);
         break;
       }
       if (ec == http::error::header_limit) {
         auto res = error_response(bare_request(11), 431, "request headers exceed 16 KiB");
-        co_await http::async_write(stream, res, use_tuple);
+        co_await write_response(stream, res);
         break;
       }
       if (ec && ec.category() == http::make_error_code(http::error::bad_method).category() &&
           ec != http::error::end_of_stream) {
         auto res = error_response(bare_request(11), 400,
                                   "malformed HTTP request (" + ec.message() + ")");
-        co_await http::async_write(stream, res, use_tuple);
+        co_await write_response(stream, res);
         break;
       }
       if (ec) {
@@ -96,7 +119,7 @@ asio::awaitable<void> run_http_session(asio::ip::tcp::socket socket, session_lim
                                     " bytes exceeds max_body_bytes (" +
                                     std::to_string(limits.max_body_bytes) + ")");
       spdlog::warn("{} {}: 413 body too large", header.method_string(), header.target());
-      co_await http::async_write(stream, res, use_tuple);
+      co_await write_response(stream, res);
       break;
     }
     if (beast::iequals(header[http::field::expect], "100-continue")) {
@@ -113,14 +136,14 @@ asio::awaitable<void> run_http_session(asio::ip::tcp::socket socket, session_lim
                                 "body exceeds max_body_bytes (" +
                                     std::to_string(limits.max_body_bytes) + ")");
       spdlog::warn("{} {}: 413 body too large", header.method_string(), header.target());
-      co_await http::async_write(stream, res, use_tuple);
+      co_await write_response(stream, res);
       break;
     }
     if (ec && ec.category() == http::make_error_code(http::error::bad_method).category() &&
         ec != http::error::end_of_stream && ec != http::error::partial_message) {
       auto res = error_response(bare_request(header.version()), 400,
                                 "malformed HTTP request body (" + ec.message() + ")");
-      co_await http::async_write(stream, res, use_tuple);
+      co_await write_response(stream, res);
       break;
     }
     if (ec) {
@@ -132,7 +155,7 @@ asio::awaitable<void> run_http_session(asio::ip::tcp::socket socket, session_lim
       response.keep_alive(false);
     }
     stream.expires_after(limits.body_timeout);
-    auto [wec, wn] = co_await http::async_write(stream, response, use_tuple);
+    auto wec = co_await write_response(stream, response);
     if (wec || !response.keep_alive()) {
       break;
     }

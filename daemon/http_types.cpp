@@ -20,4 +20,27 @@ http_response error_response(const http_request& req, unsigned status, std::stri
   return json_response(req, status, nlohmann::json{{"error", std::string(message)}}.dump());
 }
 
+std::string serialize(const http_response& res) {
+  std::string out;
+  out.reserve(256 + res.body().size());
+  out += "HTTP/";
+  out += static_cast<char>('0' + res.version() / 10);
+  out += '.';
+  out += static_cast<char>('0' + res.version() % 10);
+  out += ' ';
+  out += std::to_string(res.result_int());
+  out += ' ';
+  out += res.reason();
+  out += "\r\n";
+  for (const auto& field : res) {
+    out += field.name_string();
+    out += ": ";
+    out += field.value();
+    out += "\r\n";
+  }
+  out += "\r\n";
+  out += res.body();
+  return out;
+}
+
 }  // namespace kiwi

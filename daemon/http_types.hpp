@@ -14,4 +14,9 @@ http_response json_response(const http_request& req, unsigned status, std::strin
 // {"error": message}
 http_response error_response(const http_request& req, unsigned status, std::string_view message);
 
+// The response as it goes on the wire (status line, fields, blank line, body), in one buffer:
+// the same bytes as Beast's serializer, which hands the kernel one buffer per header line and
+// costs more than the send itself for responses this small. Not for chunked responses.
+std::string serialize(const http_response& res);
+
 }  // namespace kiwi

@@ -1,5 +1,7 @@
 #include "daemon/router.hpp"
 
+#include <optional>
+
 #include <boost/beast/http/verb.hpp>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
@@ -21,6 +23,44 @@ http_response method_not_allowed(const http_request& req, std::string_view allow
                                 " is not allowed here; use " + std::string(allowed));
   res.set(http::field::allow, allowed);
   return res;
+}
+
+// `value` appended as a JSON string literal.
+void append_json_string(std::string& out, std::string_view value) {
+  static constexpr char hex[] = "0123456789abcdef";
+  out += '"';
+  for (char c : value) {
+    auto u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (u < 0x20) {
+      out += "\\u00";
+      out += hex[u >> 4];
+      out += hex[u & 0xf];
+    } else {
+      out += c;
+    }
+  }
+  out += '"';
+}
+
+// {"build_id":...,"number":...,"status":...}, the answer to every accepted webhook, written
+// directly rather than through a JSON tree (keys in the order nlohmann's sorted map gives).
+std::string build_answer(std::string_view status, std::string_view build_id,
+                         std::optional<long long> number) {
+  std::string out;
+  out.reserve(96);
+  out += R"({"build_id":)";
+  append_json_string(out, build_id);
+  if (number) {
+    out += R"(,"number":)";
+    out += std::to_string(*number);
+  }
+  out += R"(,"status":)";
+  append_json_string(out, status);
+  out += '}';
+  return out;
 }
 
 asio::awaitable<http_response> readyz(const http_request& req, router_context& ctx) {
@@ -92,17 +132,15 @@ asio::awaitable<http_response> webhook(const http_request& req, router_context& 
   ctx.stats.observe_enqueue(std::chrono::steady_clock::now() - started);
   if (!outcome.created) {
     ctx.stats.count_decision("duplicate");
-    co_return finish(json_response(
-        req, 200, json{{"status", "duplicate"}, {"build_id", outcome.build_id}}.dump()));
+    co_return finish(
+        json_response(req, 200, build_answer("duplicate", outcome.build_id, std::nullopt)));
   }
   ctx.stats.count_decision("queued");
   spdlog::info("build {} queued: {} {} {} ({})", outcome.build_id, service->name,
                decision.job->queued_event.ref, decision.job->queued_event.sha,
                provider_name(provider));
-  co_return finish(json_response(
-      req, 202,
-      json{{"status", "queued"}, {"build_id", outcome.build_id}, {"number", outcome.number}}
-          .dump()));
+  co_return finish(
+      json_response(req, 202, build_answer("queued", outcome.build_id, outcome.number)));
 }
 
 }  // namespace
