@@ -192,9 +192,10 @@ kiwi_config parse_config_fields(std::string_view json_text, const std::filesyste
     fail("data_dir", "must not be empty");
   }
   c.data_dir = data_dir.is_relative() ? base_dir / data_dir : data_dir;
-  c.public_url = get_string(root, "public_url", "public_url", false,
-                            "http://" + c.listen_host + ":" + std::to_string(c.listen_port));
-  if (!c.public_url.starts_with("http://") && !c.public_url.starts_with("https://")) {
+  // Empty: kiwid derives it from the address it listens on (after binding a port 0).
+  c.public_url = get_string(root, "public_url", "public_url", false);
+  if (!c.public_url.empty() && !c.public_url.starts_with("http://") &&
+      !c.public_url.starts_with("https://")) {
     fail("public_url", "must be the http(s):// address git servers use to reach kiwid");
   }
   while (c.public_url.ends_with("/")) {

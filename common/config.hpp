@@ -65,7 +65,7 @@ struct kiwi_config {
   unsigned short listen_port = 8080;
   redis_endpoint redis;
   std::filesystem::path data_dir;
-  std::string public_url;                   // how git servers reach kiwid (webhook URLs)
+  std::string public_url;  // how git servers reach kiwid (webhook URLs); empty: http://<listen>
   std::filesystem::path secrets_key_file;   // default <data_dir>/secrets.key, made if missing
   api_config api;
   std::size_t max_body_bytes = 10 * 1024 * 1024;

@@ -114,7 +114,10 @@ secret_box::secret_box(std::string key) : key_(std::move(key)) {
   key_id_ = to_hex(sha256(key_)).substr(0, 8);
 }
 
-secret_box secret_box::from_key_file(const std::filesystem::path& file) {
+secret_box secret_box::from_key_file(const std::filesystem::path& file, bool create_if_missing) {
+  if (create_if_missing) {
+    read_or_create_private_file(file, [] { return generate_key_hex(); });
+  }
   std::ifstream in(file, std::ios::binary);
   if (!in) {
     throw secret_key_error("cannot read the secrets key file " + file.string() +

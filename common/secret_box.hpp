@@ -33,7 +33,9 @@ class secret_box {
 
   // The file holds 64 hex digits (a trailing newline is fine), e.g. from
   // `openssl rand -hex 32`. Throws secret_key_error saying what is wrong (never the key).
-  static secret_box from_key_file(const std::filesystem::path& file);
+  // create_if_missing: a new random key is written (0600) when the file does not exist.
+  static secret_box from_key_file(const std::filesystem::path& file,
+                                  bool create_if_missing = false);
   static std::string generate_key_hex();
 
   std::string seal(std::string_view plaintext, std::string_view context) const;

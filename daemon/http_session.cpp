@@ -65,6 +65,8 @@ http_request bare_request(unsigned version) {
 
 asio::awaitable<void> run_http_session(asio::ip::tcp::socket socket, session_limits limits,
                                        router_context& router, session_registry& registry) {
+  boost::system::error_code peer_ec;
+  const std::string client = socket.remote_endpoint(peer_ec).address().to_string();
   beast::tcp_stream stream(std::move(socket));
   beast::flat_buffer buffer;
   // Beast reads at most max(512, capacity - size) bytes per call, and the parser consumes the
@@ -150,7 +152,7 @@ asio::awaitable<void> run_http_session(asio::ip::tcp::socket socket, session_lim
       break;  // the peer went away or the body deadline passed
     }
     http_request request = parser.release();
-    http_response response = co_await handle_request(request, router);
+    http_response response = co_await handle_request(request, router, client);
     if (registry.stopping) {
       response.keep_alive(false);
     }

@@ -14,6 +14,8 @@
 #include <boost/asio/as_tuple.hpp>
 #include <spdlog/spdlog.h>
 
+#include "common/api_auth.hpp"
+#include "common/secret_box.hpp"
 #include "common/service_notify.hpp"
 #include "common/systemd_watchdog.hpp"
 #include "daemon/listener.hpp"
@@ -27,17 +29,22 @@ namespace kiwi {
 // through posts to `io`.
 struct kiwid_app::io_thread {
   io_thread(const kiwi_config& config, metrics& stats, std::atomic<std::size_t>& open,
-            unsigned index)
+            unsigned index, const secret_box* box, const std::string& admin_token_hash)
       : io(1),
         redis(io.get_executor(), config.redis, "http-" + std::to_string(index)),
         queue(redis, config.redis_timeout),
-        router{config, redis, queue, stats, open} {
+        store(redis, box, config.redis_timeout),
+        api{config, redis, queue, store, admin_token_hash, throttle},
+        router{config, redis, queue, stats, open, config.api.enabled ? &api : nullptr} {
     registry.open = &open;
   }
 
   asio::io_context io;
   redis_client redis;
   job_queue queue;
+  resource_store store;
+  auth_throttle throttle;
+  api_context api;
   router_context router;
   session_registry registry;
   std::optional<tcp::acceptor> acceptor;
@@ -78,11 +85,32 @@ int kiwid_app::run() {
   session_limits limits{config_.max_body_bytes, config_.http.header_timeout,
                         config_.http.body_timeout, config_.http.idle_timeout};
 
+  // Secrets at rest and the admin token: made on first start (0600) unless the files exist.
+  std::optional<secret_box> box;
+  std::string admin_token_hash;
+  if (config_.api.enabled) {
+    box.emplace(secret_box::from_key_file(config_.secrets_key_file, true));
+    const auto& token_file = config_.api.admin_token_file;
+    const bool existed = std::filesystem::exists(token_file);
+    admin_token_hash = api_token_hash(
+        read_or_create_private_file(token_file, [] { return generate_api_token(); }));
+    if (!existed) {
+      spdlog::info("api: created an admin token in {} (send it as Authorization: Bearer)",
+                   token_file.string());
+    }
+  }
+
   unsigned short port = config_.listen_port;
   for (unsigned i = 0; i < config_.http.threads; ++i) {
-    auto& t = threads.emplace_back(config_, stats, open, i);
+    auto& t = threads.emplace_back(config_, stats, open, i, box ? &*box : nullptr,
+                                   admin_token_hash);
     t.acceptor.emplace(bind_acceptor(t.io, config_.listen_host, port));
     port = t.acceptor->local_endpoint().port();  // the others share the (maybe picked) port
+    if (config_.public_url.empty()) {  // read by handlers only once the threads run
+      const bool v6 = config_.listen_host.find(':') != std::string::npos;
+      config_.public_url = "http://" + (v6 ? "[" + config_.listen_host + "]" : config_.listen_host) +
+                           ":" + std::to_string(port);
+    }
   }
   std::filesystem::create_directories(config_.data_dir);
   {

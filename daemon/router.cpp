@@ -105,6 +105,27 @@ asio::awaitable<http_response> webhook(const http_request& req, router_context& 
                               " is not allowed for webhooks; git servers POST them");
   }
   const service_config* service = ctx.config.find_service(service_name);
+  std::optional<service_config> registered;  // a service registered through the API
+  if (service == nullptr && ctx.api != nullptr && is_dns1123_label(service_name)) {
+    const std::string name(service_name);
+    std::pair<boost::system::error_code, std::optional<service_config>> lookup;
+    try {
+      lookup = co_await find_service(ctx.config, ctx.api->store, name);
+    } catch (const std::exception& e) {  // a stored secret that the key cannot open
+      spdlog::error("webhook {}: {}", name, e.what());
+      co_return finish(error_response(req, 500, "the service's stored secrets cannot be read; "
+                                                "see kiwid's log"));
+    }
+    auto& [ec, found] = lookup;
+    if (ec) {
+      auto res = error_response(req, 503, "the service registry is unavailable (" +
+                                              ec.message() + "); the git server should retry");
+      res.set(http::field::retry_after, "5");
+      co_return finish(std::move(res));
+    }
+    registered = std::move(found);
+    service = registered ? &*registered : nullptr;
+  }
   if (service == nullptr) {
     co_return reject(404, "unknown service \"" + std::string(service_name) +
                               "\": check the service name at the end of the webhook URL");
@@ -145,10 +166,17 @@ asio::awaitable<http_response> webhook(const http_request& req, router_context& 
 
 }  // namespace
 
-asio::awaitable<http_response> handle_request(const http_request& req, router_context& ctx) {
+asio::awaitable<http_response> handle_request(const http_request& req, router_context& ctx,
+                                              const std::string& client) {
   std::string_view target(req.target().data(), req.target().size());
   if (auto q = target.find('?'); q != std::string_view::npos) {
     target = target.substr(0, q);
+  }
+  if (target.starts_with("/api/v1/")) {
+    if (ctx.api == nullptr) {
+      co_return error_response(req, 404, "the API is disabled (api.enabled is false)");
+    }
+    co_return co_await handle_api(req, *ctx.api, client);
   }
   for (auto [prefix, provider] : {std::pair{std::string_view("/hooks/github/"), git_provider::github},
                                   std::pair{std::string_view("/hooks/gitlab/"), git_provider::gitlab}}) {

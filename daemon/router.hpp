@@ -10,6 +10,7 @@
 #include "common/config.hpp"
 #include "common/job_queue.hpp"
 #include "common/redis_client.hpp"
+#include "daemon/api.hpp"
 #include "daemon/http_types.hpp"
 #include "daemon/metrics.hpp"
 
@@ -22,9 +23,12 @@ struct router_context {
   job_queue& queue;
   metrics& stats;
   const std::atomic<std::size_t>& open_connections;
+  api_context* api = nullptr;  // null when the API is disabled
 };
 
+// client: the peer's address (API throttling of bad tokens).
 boost::asio::awaitable<http_response> handle_request(const http_request& request,
-                                                     router_context& context);
+                                                     router_context& context,
+                                                     const std::string& client);
 
 }  // namespace kiwi

@@ -1,0 +1,900 @@
+#include "daemon/api.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/http/verb.hpp>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "common/blocking_pool.hpp"
+#include "common/build_id.hpp"
+#include "common/redis_keys.hpp"
+#include "common/remote_probe.hpp"
+#include "common/webhook_signature.hpp"
+
+namespace asio = boost::asio;
+namespace http = boost::beast::http;
+using json = nlohmann::json;
+
+namespace kiwi {
+namespace {
+
+// An API error: becomes {"error": message, "field": field} with the status.
+struct api_error {
+  unsigned status;
+  std::string message;
+  std::string field;
+};
+
+http_response error_of(const http_request& req, const api_error& e) {
+  json body{{"error", e.message}};
+  if (!e.field.empty()) {
+    body["field"] = e.field;
+  }
+  return json_response(req, e.status, body.dump());
+}
+
+http_response ok(const http_request& req, const json& body, unsigned status = 200) {
+  return json_response(req, status, body.dump());
+}
+
+// The path after /api/v1/, split at '/'; the query string apart.
+struct route {
+  std::vector<std::string> parts;
+  std::string query;
+  bool is(std::initializer_list<std::string_view> pattern) const {
+    if (pattern.size() != parts.size()) {
+      return false;
+    }
+    std::size_t i = 0;
+    for (auto p : pattern) {
+      if (p != "*" && p != parts[i]) {
+        return false;
+      }
+      ++i;
+    }
+    return true;
+  }
+  std::string param(std::string_view name, std::string fallback = {}) const {
+    std::string_view q = query;
+    while (!q.empty()) {
+      auto amp = q.find('&');
+      std::string_view kv = q.substr(0, amp);
+      if (auto eq = kv.find('='); eq != std::string_view::npos && kv.substr(0, eq) == name) {
+        return std::string(kv.substr(eq + 1));
+      }
+      if (amp == std::string_view::npos) {
+        break;
+      }
+      q = q.substr(amp + 1);
+    }
+    return fallback;
+  }
+};
+
+route parse_route(std::string_view target) {
+  route r;
+  if (auto q = target.find('?'); q != std::string_view::npos) {
+    r.query = std::string(target.substr(q + 1));
+    target = target.substr(0, q);
+  }
+  target.remove_prefix(std::string_view("/api/v1/").size());
+  while (!target.empty()) {
+    auto slash = target.find('/');
+    r.parts.emplace_back(target.substr(0, slash));
+    if (slash == std::string_view::npos) {
+      break;
+    }
+    target.remove_prefix(slash + 1);
+  }
+  return r;
+}
+
+json parse_body(const http_request& req) {
+  json j = json::parse(req.body(), nullptr, false);
+  if (j.is_discarded() || !j.is_object()) {
+    throw api_error{400, "the request body must be a JSON object", ""};
+  }
+  return j;
+}
+
+void require_role(api_role have, api_role need) {
+  if (!role_allows(have, need)) {
+    throw api_error{403,
+                    "this needs the " + std::string(to_string(need)) + " role; your token has " +
+                        std::string(to_string(have)),
+                    ""};
+  }
+}
+
+void check(const boost::system::error_code& ec) {
+  if (ec) {
+    throw api_error{503, "Redis is unavailable (" + ec.message() + "); try again", ""};
+  }
+}
+
+// A resource parsed from the API's JSON; field errors become 422 with the field.
+template <class Parse>
+auto parse_resource(Parse parse, const json& body) {
+  parse_context ctx;
+  ctx.webhook_secret_required = false;
+  try {
+    return parse(body, ctx);
+  } catch (const field_error& e) {
+    throw api_error{422, e.field.empty() ? std::string(e.what())
+                                         : e.field + ": " + e.what(),
+                    e.field};
+  }
+}
+
+asio::thread_pool& blocking_pool() {
+  static asio::thread_pool pool(2);  // connection tests: libgit2 blocks
+  return pool;
+}
+
+std::string random_secret() { return secret_box::generate_key_hex(); }
+
+json with_source(json j, bool read_only) {
+  j["source"] = read_only ? "config" : "api";
+  return j;
+}
+
+// The build record as JSON: scalar fields, and stages grouped from stage.<name>.<field>.
+json build_json(const field_list& fields) {
+  json j = json::object();
+  json stages = json::object();
+  static const std::vector<std::string_view> hidden = {"delivery", "lease", "worker", "cancel"};
+  for (const auto& [k, v] : fields) {
+    if (k.starts_with("stage.")) {
+      auto dot = k.find('.', 6);
+      if (dot != std::string::npos) {
+        stages[k.substr(6, dot - 6)][k.substr(dot + 1)] = v;
+      }
+      continue;
+    }
+    if (std::find(hidden.begin(), hidden.end(), k) != hidden.end()) {
+      continue;
+    }
+    j[k] = v;
+  }
+  j["stages"] = stages;
+  return j;
+}
+
+class api_handler {
+ public:
+  api_handler(const http_request& req, api_context& ctx, const std::string& client)
+      : req_(req), ctx_(ctx), client_(client) {}
+
+  asio::awaitable<http_response> run() {
+    try {
+      co_return co_await dispatch();
+    } catch (const api_error& e) {
+      if (e.status >= 500) {
+        spdlog::warn("api {} {}: {} {}", std::string(req_.method_string()),
+                     std::string(req_.target()), e.status, e.message);
+      }
+      co_return error_of(req_, e);
+    } catch (const secret_store_error& e) {
+      spdlog::error("api: {}", e.what());
+      co_return error_of(req_, api_error{500, e.what(), ""});
+    }
+  }
+
+ private:
+  asio::awaitable<api_role> authenticate() {
+    auto now = auth_throttle::clock::now();
+    if (auto delay = ctx_.throttle.delay_for(client_, now); delay.count() > 0) {
+      asio::steady_timer t(co_await asio::this_coro::executor, delay);
+      co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+    auto header = req_[http::field::authorization];
+    if (!header.starts_with("Bearer ") || header.size() <= 7) {
+      ctx_.throttle.failed(client_, now);
+      throw api_error{401, "missing bearer token: send Authorization: Bearer <token> (kiwictl "
+                           "reads KIWI_TOKEN)", ""};
+    }
+    const std::string hash = api_token_hash(std::string_view(header).substr(7));
+    if (constant_time_equal(hash, ctx_.admin_token_hash)) {
+      ctx_.throttle.succeeded(client_);
+      co_return api_role::admin;
+    }
+    auto r = co_await ctx_.redis.command(redis_args("HGET", keys::resources("api_tokens"), hash),
+                                         ctx_.config.redis_timeout);
+    check(r.ec);
+    if (r.value.type == redis_value::kind::string) {
+      json t = json::parse(r.value.str, nullptr, false);
+      if (auto role = parse_api_role(t.value("role", "")); role) {
+        ctx_.throttle.succeeded(client_);
+        co_return *role;
+      }
+    }
+    ctx_.throttle.failed(client_, now);
+    throw api_error{401, "invalid or revoked token", ""};
+  }
+
+  asio::awaitable<http_response> dispatch() {
+    if (!ctx_.config.api.enabled) {
+      throw api_error{404, "the API is disabled (api.enabled is false)", ""};
+    }
+    const route r = parse_route(std::string_view(req_.target().data(), req_.target().size()));
+    role_ = co_await authenticate();
+    const auto m = req_.method();
+    using v = http::verb;
+    if (r.is({"services"})) {
+      if (m == v::get) co_return co_await list_services();
+      if (m == v::post) co_return co_await create_service();
+      throw method("GET, POST");
+    }
+    if (r.is({"services", "test-connection"})) {
+      if (m == v::post) co_return co_await test_connection_form();
+      throw method("POST");
+    }
+    if (r.is({"services", "*"})) {
+      if (m == v::get) co_return co_await show_service(r.parts[1]);
+      if (m == v::put) co_return co_await replace_service(r.parts[1]);
+      if (m == v::delete_) co_return co_await delete_resource(resource_kind::service, r.parts[1]);
+      throw method("GET, PUT, DELETE");
+    }
+    if (r.is({"services", "*", "test-connection"})) {
+      if (m == v::post) co_return co_await test_connection_saved(r.parts[1]);
+      throw method("POST");
+    }
+    if (r.is({"services", "*", "webhook"})) {
+      if (m == v::get) co_return co_await webhook_info(r.parts[1]);
+      throw method("GET");
+    }
+    if (r.is({"services", "*", "webhook", "rotate-secret"})) {
+      if (m == v::post) co_return co_await rotate_secret(r.parts[1]);
+      throw method("POST");
+    }
+    if (r.is({"services", "*", "builds"})) {
+      if (m == v::get) co_return co_await list_builds(r.parts[1], r);
+      if (m == v::post) co_return co_await start_build(r.parts[1]);
+      throw method("GET, POST");
+    }
+    if (r.is({"builds", "*"})) {
+      if (m == v::get) co_return co_await show_build(r.parts[1]);
+      throw method("GET");
+    }
+    if (r.is({"builds", "*", "cancel"})) {
+      if (m == v::post) co_return co_await cancel_build(r.parts[1]);
+      throw method("POST");
+    }
+    if (r.is({"queue"})) {
+      if (m == v::get) co_return co_await queue_stats();
+      throw method("GET");
+    }
+    if (r.is({"dead-letters"})) {
+      if (m == v::get) co_return co_await dead_letters(r);
+      throw method("GET");
+    }
+    for (auto kind : {resource_kind::registry, resource_kind::runtime}) {
+      const std::string plural = kind == resource_kind::registry ? "registries" : "runtimes";
+      if (r.is({plural})) {
+        if (m == v::get) co_return co_await list_simple(kind);
+        if (m == v::post) co_return co_await put_simple(kind, "", true);
+        throw method("GET, POST");
+      }
+      if (r.is({plural, "*"})) {
+        if (m == v::get) co_return co_await show_simple(kind, r.parts[1]);
+        if (m == v::put) co_return co_await put_simple(kind, r.parts[1], false);
+        if (m == v::delete_) co_return co_await delete_resource(kind, r.parts[1]);
+        throw method("GET, PUT, DELETE");
+      }
+    }
+    if (r.is({"tokens"})) {
+      if (m == v::get) co_return co_await list_tokens();
+      if (m == v::post) co_return co_await create_token();
+      throw method("GET, POST");
+    }
+    if (r.is({"tokens", "*"})) {
+      if (m == v::delete_) co_return co_await delete_token(r.parts[1]);
+      throw method("DELETE");
+    }
+    throw api_error{404, "no such API route: " + std::string(req_.method_string()) + " " +
+                             std::string(req_.target()) + " (see /api/v1/openapi.json)",
+                    ""};
+  }
+
+  api_error method(std::string_view allowed) const {
+    return api_error{405,
+                     "method " + std::string(req_.method_string()) + " is not allowed here; use " +
+                         std::string(allowed),
+                     ""};
+  }
+
+  // --- services --------------------------------------------------------------------------
+
+  asio::awaitable<service_config> existing_service(const std::string& name) {
+    auto [ec, svc] = co_await find_service(ctx_.config, ctx_.store, name);
+    check(ec);
+    if (!svc) {
+      throw api_error{404, "no service named \"" + name + "\"", ""};
+    }
+    co_return *svc;
+  }
+
+  json service_json(const service_config& s) const {
+    json j = with_source(to_json(s), s.read_only);
+    j["webhook_url"] = {{"github", ctx_.config.public_url + "/hooks/github/" + s.name},
+                        {"gitlab", ctx_.config.public_url + "/hooks/gitlab/" + s.name}};
+    return j;
+  }
+
+  asio::awaitable<http_response> list_services() {
+    require_role(role_, api_role::viewer);
+    auto [ec, stored] = co_await ctx_.store.services();
+    check(ec);
+    json items = json::array();
+    for (const auto& s : ctx_.config.services) {
+      items.push_back(service_json(s));
+    }
+    for (const auto& s : stored) {
+      if (ctx_.config.find_service(s.name) == nullptr) {
+        items.push_back(service_json(s));
+      }
+    }
+    co_return ok(req_, json{{"items", items}});
+  }
+
+  asio::awaitable<http_response> show_service(const std::string& name) {
+    require_role(role_, api_role::viewer);
+    const service_config s = co_await existing_service(name);
+    co_return ok(req_, service_json(s));
+  }
+
+  // References to registries and runtimes must exist (config or API).
+  asio::awaitable<void> check_references(const service_config& s) {
+    if (!s.registry.empty() && ctx_.config.find_registry(s.registry) == nullptr) {
+      auto [ec, reg] = co_await ctx_.store.registry(s.registry);
+      check(ec);
+      if (!reg) {
+        throw api_error{422, "registry: no registry named \"" + s.registry + "\"", "registry"};
+      }
+    }
+    if (s.build_runtime != "local") {
+      std::optional<runtime_config> rt;
+      if (const auto* c = ctx_.config.find_runtime(s.build_runtime)) {
+        rt = *c;
+      } else {
+        auto [ec, found] = co_await ctx_.store.runtime(s.build_runtime);
+        check(ec);
+        rt = found;
+      }
+      if (!rt || rt->type != "kubernetes") {
+        throw api_error{422,
+                        "build_runtime: \"" + s.build_runtime +
+                            "\" is not a kubernetes runtime; use \"local\" for buildah",
+                        "build_runtime"};
+      }
+    }
+  }
+
+  asio::awaitable<http_response> save_service(service_config s, bool create) {
+    if (s.webhook_secret.empty()) {
+      if (!create) {
+        // Keep the current secret when an update does not send one.
+        auto [ec, old] = co_await ctx_.store.service(s.name);
+        check(ec);
+        if (old) {
+          s.webhook_secret = old->webhook_secret;
+        }
+      }
+      if (s.webhook_secret.empty()) {
+        s.webhook_secret = random_secret();
+      }
+    }
+    co_await check_references(s);
+    auto [ec, stored] = co_await ctx_.store.put(s, create);
+    check(ec);
+    if (!stored) {
+      throw api_error{409, "a service named \"" + s.name + "\" already exists", "name"};
+    }
+    spdlog::info("api: service {} {}", s.name, create ? "registered" : "updated");
+    co_return ok(req_, service_json(s), create ? 201 : 200);
+  }
+
+  asio::awaitable<http_response> create_service() {
+    require_role(role_, api_role::admin);
+    const json body = parse_body(req_);
+    service_config s = parse_resource(parse_service, body);
+    if (ctx_.config.find_service(s.name) != nullptr) {
+      throw api_error{409, "service \"" + s.name + "\" is declared in the config file", "name"};
+    }
+    co_return co_await save_service(std::move(s), true);
+  }
+
+  asio::awaitable<http_response> replace_service(const std::string& name) {
+    require_role(role_, api_role::admin);
+    json body = parse_body(req_);
+    if (ctx_.config.find_service(name) != nullptr) {
+      throw api_error{409, "service \"" + name +
+                               "\" is declared in the config file; change it there",
+                      ""};
+    }
+    if (body.contains("name") && body["name"] != name) {
+      throw api_error{422, "name: a service cannot be renamed; delete it and register it anew",
+                      "name"};
+    }
+    body["name"] = name;
+    auto [ec, old] = co_await ctx_.store.service(name);
+    check(ec);
+    if (!old) {
+      throw api_error{404, "no service named \"" + name + "\"", ""};
+    }
+    // Secrets shown as "***" (or left out) keep their stored value.
+    for (const char* key : {"token", "ssh_key", "webhook_secret"}) {
+      if (!body.contains(key) || body[key] == "***") {
+        body.erase(key);
+        const std::string& kept = std::string_view(key) == "token"     ? old->token
+                                  : std::string_view(key) == "ssh_key" ? old->ssh_key
+                                                                        : old->webhook_secret;
+        if (!kept.empty()) {
+          body[key] = kept;
+        }
+      }
+    }
+    service_config s = parse_resource(parse_service, body);
+    co_return co_await save_service(std::move(s), false);
+  }
+
+  asio::awaitable<http_response> delete_resource(resource_kind kind, const std::string& name) {
+    require_role(role_, api_role::admin);
+    bool in_config = false;
+    switch (kind) {
+      case resource_kind::service: in_config = ctx_.config.find_service(name) != nullptr; break;
+      case resource_kind::registry: in_config = ctx_.config.find_registry(name) != nullptr; break;
+      case resource_kind::runtime: in_config = ctx_.config.find_runtime(name) != nullptr; break;
+    }
+    if (in_config) {
+      throw api_error{409, std::string(to_string(kind)) + " \"" + name +
+                               "\" is declared in the config file; remove it there",
+                      ""};
+    }
+    auto [ec, removed] = co_await ctx_.store.remove(kind, name);
+    check(ec);
+    if (!removed) {
+      throw api_error{404, "no " + std::string(to_string(kind)) + " named \"" + name + "\"", ""};
+    }
+    spdlog::info("api: {} {} deleted", to_string(kind), name);
+    co_return ok(req_, json{{"deleted", name}});
+  }
+
+  // --- connection tests ------------------------------------------------------------------
+
+  asio::awaitable<http_response> probe(const service_config& s) {
+    probe_request request{s.git_url, s.git_username, s.token, std::chrono::seconds(10)};
+    auto executor = co_await asio::this_coro::executor;
+    auto work = [request]() { return probe_remote(request); };
+    const probe_result result = co_await run_blocking(blocking_pool(), executor, work);
+    if (!result.ok) {
+      co_return ok(req_, json{{"ok", false}, {"error", result.error}, {"kind", result.error_kind}},
+                   422);
+    }
+    co_return ok(req_, json{{"ok", true},
+                            {"branches", result.branches},
+                            {"default_branch", result.default_branch},
+                            {"branch_exists", std::find(result.branches.begin(),
+                                                        result.branches.end(),
+                                                        s.branch) != result.branches.end()}});
+  }
+
+  asio::awaitable<http_response> test_connection_form() {
+    require_role(role_, api_role::developer);
+    json body = parse_body(req_);
+    // The form before saving: name and branch may still be empty.
+    if (!body.contains("name")) body["name"] = "connection-test";
+    if (!body.contains("branch")) body["branch"] = "main";
+    const service_config s = parse_resource(parse_service, body);
+    co_return co_await probe(s);
+  }
+
+  asio::awaitable<http_response> test_connection_saved(const std::string& name) {
+    require_role(role_, api_role::developer);
+    const service_config s = co_await existing_service(name);
+    co_return co_await probe(s);
+  }
+
+  // --- webhook setup -------------------------------------------------------------------
+
+  asio::awaitable<http_response> webhook_info(const std::string& name) {
+    require_role(role_, api_role::viewer);
+    const service_config s = co_await existing_service(name);
+    const std::string gh = ctx_.config.public_url + "/hooks/github/" + s.name;
+    const std::string gl = ctx_.config.public_url + "/hooks/gitlab/" + s.name;
+    json j{{"service", s.name},
+           {"github",
+            {{"payload_url", gh},
+             {"content_type", "application/json"},
+             {"events", {"push"}},
+             {"steps",
+              {"Open the repository on GitHub: Settings > Webhooks > Add webhook.",
+               "Payload URL: " + gh,
+               "Content type: application/json.",
+               "Secret: the service's webhook secret (GET this page with an admin token, or "
+               "kiwictl webhook show " + s.name + ").",
+               "Which events: Just the push event (tag pushes build only if build_tags).",
+               "Active: checked. Add webhook; GitHub sends a ping, which Kiwi answers 200."}}}},
+           {"gitlab",
+            {{"payload_url", gl},
+             {"events", {"Push events", "Tag push events"}},
+             {"steps",
+              {"Open the project on GitLab: Settings > Webhooks > Add new webhook.",
+               "URL: " + gl,
+               "Secret token: the service's webhook secret.",
+               "Trigger: Push events (and Tag push events if build_tags), all branches.",
+               "Enable SSL verification if kiwid is served over https. Add webhook, then "
+               "Test > Push events."}}}},
+           {"webhook_secret", "***"}};
+    if (role_allows(role_, api_role::admin)) {
+      j["webhook_secret"] = s.webhook_secret;
+    }
+    co_return ok(req_, j);
+  }
+
+  asio::awaitable<http_response> rotate_secret(const std::string& name) {
+    require_role(role_, api_role::admin);
+    if (ctx_.config.find_service(name) != nullptr) {
+      throw api_error{409, "service \"" + name +
+                               "\" is declared in the config file; change its webhook_secret "
+                               "there",
+                      ""};
+    }
+    service_config s = co_await existing_service(name);
+    s.webhook_secret = random_secret();
+    auto [ec, stored] = co_await ctx_.store.put(s, false);
+    check(ec);
+    spdlog::info("api: webhook secret of {} rotated", name);
+    co_return ok(req_, json{{"service", name},
+                            {"webhook_secret", s.webhook_secret},
+                            {"next", "update the secret in the GitHub/GitLab webhook settings; "
+                                     "deliveries signed with the old secret now get 401"}});
+  }
+
+  // --- builds ----------------------------------------------------------------------------
+
+  asio::awaitable<http_response> list_builds(const std::string& name, const route& r) {
+    require_role(role_, api_role::viewer);
+    co_await existing_service(name);
+    const long limit = std::clamp(std::atol(r.param("limit", "20").c_str()), 1L, 100L);
+    const long offset = std::max(0L, std::atol(r.param("offset", "0").c_str()));
+    auto ids = co_await ctx_.redis.command(
+        redis_args("ZREVRANGE", keys::service_builds(name), std::to_string(offset),
+                   std::to_string(offset + limit - 1)),
+        ctx_.config.redis_timeout);
+    check(ids.ec);
+    json items = json::array();
+    for (const auto& id : ids.value.elements) {
+      auto [ec, fields] = co_await ctx_.queue.build_record(id.str);
+      check(ec);
+      if (!fields.empty()) {
+        items.push_back(build_json(fields));
+      }
+    }
+    json j{{"items", items}};
+    if (static_cast<long>(ids.value.elements.size()) == limit) {
+      j["next_offset"] = offset + limit;
+    }
+    co_return ok(req_, j);
+  }
+
+  asio::awaitable<http_response> show_build(const std::string& id) {
+    require_role(role_, api_role::viewer);
+    auto [ec, fields] = co_await ctx_.queue.build_record(id);
+    check(ec);
+    if (fields.empty()) {
+      throw api_error{404, "no build " + id, ""};
+    }
+    co_return ok(req_, build_json(fields));
+  }
+
+  asio::awaitable<http_response> start_build(const std::string& name) {
+    require_role(role_, api_role::developer);
+    const service_config s = co_await existing_service(name);
+    json body = req_.body().empty() ? json::object() : parse_body(req_);
+    const std::string branch = body.value("branch", s.branch);
+    std::string sha = body.value("commit", "");
+    if (!sha.empty() && (sha.size() != 40 || sha.find_first_not_of("0123456789abcdef") !=
+                                                 std::string::npos)) {
+      throw api_error{422, "commit: must be a full 40-character commit id", "commit"};
+    }
+    if (sha.empty()) {
+      probe_request request{s.git_url, s.git_username, s.token, std::chrono::seconds(10)};
+      auto executor = co_await asio::this_coro::executor;
+      auto work = [request]() { return probe_remote(request); };
+      const probe_result found = co_await run_blocking(blocking_pool(), executor, work);
+      if (!found.ok) {
+        throw api_error{422, found.error, "branch"};
+      }
+      auto it = found.heads.find(branch);
+      if (it == found.heads.end()) {
+        throw api_error{422, "branch: no branch \"" + branch + "\" in " + s.git_url, "branch"};
+      }
+      sha = it->second;
+    }
+    enqueue_request job;
+    job.build_id = new_build_id();
+    job.provider = "api";
+    job.delivery_id = job.build_id;
+    job.service = s.name;
+    job.cancel_superseded = s.cancel_superseded;
+    job.max_concurrent_builds = s.max_concurrent_builds;
+    job.fields = {{"service", s.name},  {"kind", "push"},        {"trigger", "manual"},
+                  {"provider", "api"},  {"ref", "refs/heads/" + branch},
+                  {"sha", sha},         {"branch", branch},      {"tag", ""},
+                  {"pusher", "api"},    {"commit_message", ""}};
+    job.queued_event.type = event_type::build_queued;
+    job.queued_event.build_id = job.build_id;
+    job.queued_event.service = s.name;
+    job.queued_event.ref = "refs/heads/" + branch;
+    job.queued_event.sha = sha;
+    job.queued_event.status = "queued";
+    job.queued_event.message = "manual build of " + branch + " at " + sha.substr(0, 12);
+    auto [ec, out] = co_await ctx_.queue.enqueue(job);
+    check(ec);
+    spdlog::info("build {} queued by the API: {} {} {}", out.build_id, s.name, branch, sha);
+    co_return ok(req_, json{{"status", "queued"}, {"build_id", out.build_id},
+                            {"number", out.number}, {"sha", sha}},
+                 202);
+  }
+
+  asio::awaitable<http_response> cancel_build(const std::string& id) {
+    require_role(role_, api_role::developer);
+    const std::string message = "cancelled through the API";
+    auto [ec, state] = co_await ctx_.queue.cancel(id, message);
+    check(ec);
+    if (state == "not_found") {
+      throw api_error{404, "no build " + id, ""};
+    }
+    if (state != "cancelled" && state != "cancelling") {
+      throw api_error{409, "build " + id + " already ended (" + state + ")", ""};
+    }
+    co_return ok(req_, json{{"build_id", id}, {"status", state}}, state == "cancelled" ? 200 : 202);
+  }
+
+  asio::awaitable<http_response> queue_stats() {
+    require_role(role_, api_role::viewer);
+    json j{{"outcomes", json::object()}, {"waiting", json::object()}};
+    auto outcomes = co_await ctx_.redis.command(redis_args("HGETALL", keys::job_outcomes()),
+                                                ctx_.config.redis_timeout);
+    check(outcomes.ec);
+    for (std::size_t i = 0; i + 1 < outcomes.value.elements.size(); i += 2) {
+      j["outcomes"][outcomes.value.elements[i].str] =
+          std::atoll(outcomes.value.elements[i + 1].str.c_str());
+    }
+    for (const auto& [key, name] : {std::pair{keys::leases(), "running"},
+                                    std::pair{keys::delayed(), "retrying"}}) {
+      auto n = co_await ctx_.redis.command(redis_args("ZCARD", key), ctx_.config.redis_timeout);
+      check(n.ec);
+      j[name] = n.value.integer;
+    }
+    auto dead = co_await ctx_.redis.command(redis_args("XLEN", keys::dead_letters()),
+                                            ctx_.config.redis_timeout);
+    check(dead.ec);
+    j["dead_letters"] = dead.value.integer;
+    auto [ec, stored] = co_await ctx_.store.services();
+    check(ec);
+    std::vector<std::string> names;
+    for (const auto& s : ctx_.config.services) names.push_back(s.name);
+    for (const auto& s : stored) names.push_back(s.name);
+    for (const auto& name : names) {
+      auto n = co_await ctx_.redis.command(redis_args("LLEN", keys::service_waiting(name)),
+                                           ctx_.config.redis_timeout);
+      check(n.ec);
+      j["waiting"][name] = n.value.integer;
+    }
+    co_return ok(req_, j);
+  }
+
+  asio::awaitable<http_response> dead_letters(const route& r) {
+    require_role(role_, api_role::viewer);
+    const std::string count = std::to_string(std::clamp(std::atol(r.param("limit", "50").c_str()),
+                                                        1L, 500L));
+    auto res = co_await ctx_.redis.command(
+        redis_args("XREVRANGE", keys::dead_letters(), "+", "-", "COUNT", count),
+        ctx_.config.redis_timeout);
+    check(res.ec);
+    json items = json::array();
+    for (const auto& e : res.value.elements) {
+      json item{{"id", e.elements.at(0).str}};
+      const auto& kv = e.elements.at(1).elements;
+      for (std::size_t i = 0; i + 1 < kv.size(); i += 2) {
+        item[kv[i].str] = kv[i + 1].str;
+      }
+      items.push_back(item);
+    }
+    co_return ok(req_, json{{"items", items}});
+  }
+
+  // --- registries and runtimes -----------------------------------------------------------
+
+  asio::awaitable<http_response> list_simple(resource_kind kind) {
+    require_role(role_, api_role::viewer);
+    json items = json::array();
+    if (kind == resource_kind::registry) {
+      for (const auto& x : ctx_.config.registries) items.push_back(with_source(to_json(x), true));
+      auto [ec, stored] = co_await ctx_.store.registries();
+      check(ec);
+      for (const auto& x : stored) {
+        if (!ctx_.config.find_registry(x.name)) items.push_back(with_source(to_json(x), false));
+      }
+    } else {
+      for (const auto& x : ctx_.config.runtimes) items.push_back(with_source(to_json(x), true));
+      auto [ec, stored] = co_await ctx_.store.runtimes();
+      check(ec);
+      for (const auto& x : stored) {
+        if (!ctx_.config.find_runtime(x.name)) items.push_back(with_source(to_json(x), false));
+      }
+    }
+    co_return ok(req_, json{{"items", items}});
+  }
+
+  asio::awaitable<http_response> show_simple(resource_kind kind, const std::string& name) {
+    require_role(role_, api_role::viewer);
+    if (kind == resource_kind::registry) {
+      if (const auto* c = ctx_.config.find_registry(name)) {
+        co_return ok(req_, with_source(to_json(*c), true));
+      }
+      auto [ec, found] = co_await ctx_.store.registry(name);
+      check(ec);
+      if (found) co_return ok(req_, with_source(to_json(*found), false));
+    } else {
+      if (const auto* c = ctx_.config.find_runtime(name)) {
+        co_return ok(req_, with_source(to_json(*c), true));
+      }
+      auto [ec, found] = co_await ctx_.store.runtime(name);
+      check(ec);
+      if (found) co_return ok(req_, with_source(to_json(*found), false));
+    }
+    throw api_error{404, "no " + std::string(to_string(kind)) + " named \"" + name + "\"", ""};
+  }
+
+  asio::awaitable<http_response> put_simple(resource_kind kind, const std::string& name,
+                                            bool create) {
+    require_role(role_, api_role::admin);
+    json body = parse_body(req_);
+    if (!create) {
+      if (body.contains("name") && body["name"] != name) {
+        throw api_error{422, "name: cannot be renamed", "name"};
+      }
+      body["name"] = name;
+    }
+    const std::string target = body.value("name", "");
+    const bool in_config = kind == resource_kind::registry
+                               ? ctx_.config.find_registry(target) != nullptr
+                               : ctx_.config.find_runtime(target) != nullptr;
+    if (in_config) {
+      throw api_error{409, std::string(to_string(kind)) + " \"" + target +
+                               "\" is declared in the config file",
+                      create ? "name" : ""};
+    }
+    bool stored = false;
+    json shown;
+    if (kind == resource_kind::registry) {
+      if (!create && (!body.contains("password") || body["password"] == "***")) {
+        auto [ec, old] = co_await ctx_.store.registry(name);
+        check(ec);
+        if (!old) throw api_error{404, "no registry named \"" + name + "\"", ""};
+        body.erase("password");
+        if (!old->password.empty()) body["password"] = old->password;
+      }
+      const registry_config reg = parse_resource(parse_registry, body);
+      auto [ec, ok_] = co_await ctx_.store.put(reg, create);
+      check(ec);
+      stored = ok_;
+      shown = to_json(reg);
+    } else {
+      if (!create && (!body.contains("token") || body["token"] == "***")) {
+        auto [ec, old] = co_await ctx_.store.runtime(name);
+        check(ec);
+        if (!old) throw api_error{404, "no runtime named \"" + name + "\"", ""};
+        body.erase("token");
+        if (!old->token.empty()) body["token"] = old->token;
+      }
+      const runtime_config rt = parse_resource(parse_runtime, body);
+      auto [ec, ok_] = co_await ctx_.store.put(rt, create);
+      check(ec);
+      stored = ok_;
+      shown = to_json(rt);
+    }
+    if (!stored) {
+      throw api_error{409, "a " + std::string(to_string(kind)) + " named \"" + target +
+                               "\" already exists",
+                      "name"};
+    }
+    co_return ok(req_, with_source(shown, false), create ? 201 : 200);
+  }
+
+  // --- tokens ----------------------------------------------------------------------------
+
+  asio::awaitable<http_response> list_tokens() {
+    require_role(role_, api_role::admin);
+    auto r = co_await ctx_.redis.command(redis_args("HVALS", keys::resources("api_tokens")),
+                                         ctx_.config.redis_timeout);
+    check(r.ec);
+    json items = json::array();
+    for (const auto& v : r.value.elements) {
+      items.push_back(json::parse(v.str, nullptr, false));
+    }
+    co_return ok(req_, json{{"items", items}});
+  }
+
+  asio::awaitable<http_response> create_token() {
+    require_role(role_, api_role::admin);
+    const json body = parse_body(req_);
+    const std::string name = body.value("name", "");
+    if (!is_dns1123_label(name)) {
+      throw api_error{422, "name: a DNS-1123 label such as ci-bot", "name"};
+    }
+    auto role = parse_api_role(body.value("role", ""));
+    if (!role) {
+      throw api_error{422, "role: must be admin, developer or viewer", "role"};
+    }
+    const std::string token = generate_api_token();
+    const json record{{"name", name},
+                      {"role", to_string(*role)},
+                      {"created_at", format_timestamp(std::chrono::system_clock::now())}};
+    // The name index keeps names unique and lets DELETE find the hash.
+    auto taken = co_await ctx_.redis.command(
+        redis_args("HSETNX", keys::resources("api_token_names"), name, api_token_hash(token)),
+        ctx_.config.redis_timeout);
+    check(taken.ec);
+    if (taken.value.integer == 0) {
+      throw api_error{409, "a token named \"" + name + "\" exists; delete it first", "name"};
+    }
+    auto r = co_await ctx_.redis.command(
+        redis_args("HSET", keys::resources("api_tokens"), api_token_hash(token), record.dump()),
+        ctx_.config.redis_timeout);
+    check(r.ec);
+    spdlog::info("api: token {} ({}) created", name, to_string(*role));
+    json out = record;
+    out["token"] = token;
+    out["note"] = "shown once: store it now (kiwictl reads KIWI_TOKEN)";
+    co_return ok(req_, out, 201);
+  }
+
+  asio::awaitable<http_response> delete_token(const std::string& name) {
+    require_role(role_, api_role::admin);
+    auto hash = co_await ctx_.redis.command(
+        redis_args("HGET", keys::resources("api_token_names"), name), ctx_.config.redis_timeout);
+    check(hash.ec);
+    if (hash.value.type != redis_value::kind::string) {
+      throw api_error{404, "no token named \"" + name + "\"", ""};
+    }
+    auto r1 = co_await ctx_.redis.command(
+        redis_args("HDEL", keys::resources("api_tokens"), hash.value.str),
+        ctx_.config.redis_timeout);
+    check(r1.ec);
+    auto r2 = co_await ctx_.redis.command(
+        redis_args("HDEL", keys::resources("api_token_names"), name), ctx_.config.redis_timeout);
+    check(r2.ec);
+    spdlog::info("api: token {} revoked", name);
+    co_return ok(req_, json{{"deleted", name}});
+  }
+
+  const http_request& req_;
+  api_context& ctx_;
+  const std::string& client_;
+  api_role role_ = api_role::viewer;
+};
+
+}  // namespace
+
+asio::awaitable<std::pair<boost::system::error_code, std::optional<service_config>>>
+find_service(const kiwi_config& config, resource_store& store, const std::string& name) {
+  if (const service_config* s = config.find_service(name)) {
+    co_return std::pair{boost::system::error_code{}, std::optional<service_config>(*s)};
+  }
+  co_return co_await store.service(name);
+}
+
+asio::awaitable<http_response> handle_api(const http_request& request, api_context& ctx,
+                                          const std::string& client_address) {
+  api_handler handler(request, ctx, client_address);
+  co_return co_await handler.run();
+}
+
+}  // namespace kiwi

@@ -1,0 +1,36 @@
+#pragma once
+// The registration REST API under /api/v1 (docs/api.md): services, registries, runtimes,
+// connection tests, webhook setup, builds, the queue and API tokens. JSON in and out; errors
+// are {"error": ..., "field": ...} with 400/401/403/404/409/422 used as HTTP means them.
+
+#include <string>
+
+#include <boost/asio/awaitable.hpp>
+
+#include "common/api_auth.hpp"
+#include "common/config.hpp"
+#include "common/job_queue.hpp"
+#include "common/redis_client.hpp"
+#include "common/resource_store.hpp"
+#include "daemon/http_types.hpp"
+
+namespace kiwi {
+
+// What the API needs besides the request; one per I/O thread.
+struct api_context {
+  const kiwi_config& config;
+  redis_client& redis;
+  job_queue& queue;
+  resource_store& store;
+  const std::string& admin_token_hash;  // api_token_hash of the admin token file's token
+  auth_throttle& throttle;
+};
+
+boost::asio::awaitable<http_response> handle_api(const http_request& request, api_context& ctx,
+                                                 const std::string& client_address);
+
+// A service by name: the config file's (read-only) first, then the registered ones.
+boost::asio::awaitable<std::pair<boost::system::error_code, std::optional<service_config>>>
+find_service(const kiwi_config& config, resource_store& store, const std::string& name);
+
+}  // namespace kiwi
