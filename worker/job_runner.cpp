@@ -108,9 +108,13 @@ asio::awaitable<void> pause(std::chrono::milliseconds d) {
 
 }  // namespace
 
-job_runner::job_runner(const kiwi_config& config, job_queue& queue, asio::thread_pool& blocking,
-                       std::string worker_name)
-    : config_(config), queue_(queue), blocking_(blocking), worker_name_(std::move(worker_name)) {}
+job_runner::job_runner(const kiwi_config& config, job_queue& queue, resource_store& store,
+                       asio::thread_pool& blocking, std::string worker_name)
+    : config_(config),
+      queue_(queue),
+      store_(store),
+      blocking_(blocking),
+      worker_name_(std::move(worker_name)) {}
 
 asio::awaitable<bool> job_runner::record(const claimed_job& job, const build_event& event,
                                          const field_list& fields) {
@@ -282,12 +286,34 @@ asio::awaitable<void> job_runner::run_noop(const claimed_job& job, const build_e
 asio::awaitable<void> job_runner::run_push(const claimed_job& job, const build_event& base,
                                            job_control& control) {
   const service_config* service = config_.find_service(base.service);
+  std::optional<service_config> registered;  // registered through the API
   if (service == nullptr) {
-    const std::string message = "service \"" + base.service +
-                                "\" is not in this worker's configuration; give kiwid and "
-                                "every kiwi-worker the same services";
-    co_await fail_permanently(job, base, message, false, control);
-    co_return;
+    std::string problem;
+    try {
+      auto [ec, found] = co_await store_.service(base.service);
+      if (ec) {
+        // Redis is down: a transient failure, retried like any other.
+        const job_result r =
+            failure_result(base, "clone", "cannot read the service's settings (" +
+                                              ec.message() + ")",
+                           failure_kind::transient, job.attempts + 1, config_.queue);
+        co_await finish(job, r, control);
+        co_return;
+      }
+      registered = std::move(found);
+    } catch (const std::exception& e) {  // a secret the configured key cannot open
+      problem = e.what();
+    }
+    if (!registered) {
+      const std::string message =
+          !problem.empty() ? problem
+                           : "service \"" + base.service +
+                                 "\" is neither in this worker's configuration nor registered "
+                                 "through the API (was it deleted?)";
+      co_await fail_permanently(job, base, message, false, control);
+      co_return;
+    }
+    service = &*registered;
   }
   const unsigned attempt = job.attempts + 1;
   spdlog::info("build {} started (attempt {}): {} {} {}", job.build_id, attempt, base.service,

@@ -16,6 +16,7 @@
 
 #include "common/config.hpp"
 #include "common/job_queue.hpp"
+#include "common/resource_store.hpp"
 
 namespace kiwi {
 
@@ -43,8 +44,9 @@ struct job_control {
 
 class job_runner {
  public:
-  job_runner(const kiwi_config& config, job_queue& queue, boost::asio::thread_pool& blocking,
-             std::string worker_name);
+  // store: services registered through the API (those not in the config file).
+  job_runner(const kiwi_config& config, job_queue& queue, resource_store& store,
+             boost::asio::thread_pool& blocking, std::string worker_name);
 
   // Never throws: every failure becomes stage.failed/build.failed events.
   boost::asio::awaitable<void> run(claimed_job job, job_control& control);
@@ -76,6 +78,7 @@ class job_runner {
 
   const kiwi_config& config_;
   job_queue& queue_;
+  resource_store& store_;
   boost::asio::thread_pool& blocking_;
   std::string worker_name_;
   std::atomic<bool> give_up_{false};

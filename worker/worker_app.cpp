@@ -17,6 +17,7 @@
 
 #include "common/job_queue.hpp"
 #include "common/redis_client.hpp"
+#include "common/secret_box.hpp"
 #include "common/service_notify.hpp"
 #include "common/systemd_watchdog.hpp"
 #include "worker/job_runner.hpp"
@@ -46,14 +47,15 @@ struct running_build {
 // The claim loop, heartbeats and bookkeeping; everything runs on the one I/O thread.
 struct consumer {
   consumer(asio::io_context& io, const kiwi_config& config, asio::thread_pool& blocking,
-           std::string name)
+           std::string name, const secret_box* box)
       : config(config),
         name(std::move(name)),
         reader(io.get_executor(), config.redis, "claim"),
         writer(io.get_executor(), config.redis, "events"),
         reader_queue(reader, config.redis_timeout),
         writer_queue(writer, config.redis_timeout),
-        runner(config, writer_queue, blocking, this->name),
+        store(writer, box, config.redis_timeout),
+        runner(config, writer_queue, store, blocking, this->name),
         slot_freed(io),
         beat(io) {}
 
@@ -63,6 +65,7 @@ struct consumer {
   redis_client writer;  // events, heartbeats, outcomes
   job_queue reader_queue;
   job_queue writer_queue;
+  resource_store store;
   job_runner runner;
   asio::steady_timer slot_freed;  // an event: cancelled whenever a build ends
   asio::steady_timer beat;
@@ -232,7 +235,14 @@ int worker_app::run() {
   std::filesystem::create_directories(config_.data_dir / "workspaces");
   asio::io_context io(1);
   asio::thread_pool blocking(config_.worker.blocking_threads);
-  consumer c(io, config_, blocking, default_consumer_name());
+  // The key that opens secrets of services registered through the API (the same file as kiwid's).
+  std::optional<secret_box> box;
+  try {
+    box.emplace(secret_box::from_key_file(config_.secrets_key_file, true));
+  } catch (const secret_key_error& e) {
+    spdlog::warn("{}; builds of services registered through the API will fail", e.what());
+  }
+  consumer c(io, config_, blocking, default_consumer_name(), box ? &*box : nullptr);
   c.reader.start();
   c.writer.start();
   asio::co_spawn(io, c.claim_loop(), asio::detached);
