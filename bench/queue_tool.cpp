@@ -23,6 +23,7 @@
 #include "common/build_id.hpp"
 #include "common/config.hpp"
 #include "common/job_queue.hpp"
+#include "common/logging.hpp"
 #include "common/redis_client.hpp"
 
 namespace asio = boost::asio;
@@ -187,6 +188,7 @@ int main(int argc, char** argv) {
       (o.command == "cancel" && o.build_id.empty())) {
     return usage();
   }
+  kiwi::init_logging(kiwi::parse_log_format("text"), "kiwi-queue-tool");  // logs go to stderr
   kiwi_config config;
   try {
     config = load_config(o.config);

@@ -13,8 +13,11 @@ namespace {
 std::string prelude() {
   return "local P = '" + std::string(keys::prefix) + "'\n" + R"lua(
 local function jstr(s) return cjson.encode(s or '') end
+-- Each event goes to its build's stream, the all-builds stream (SSE replay for /api/v1/events)
+-- and both pub/sub channels.
 local function store_event(b, seq, ev, svc)
   redis.call('XADD', b .. ':events', 'MAXLEN', '~', 10000, '*', 'seq', seq, 'event', ev)
+  redis.call('XADD', P .. 'events', 'MAXLEN', '~', 100000, '*', 'event', ev)
   redis.call('PUBLISH', 'kiwi:events', ev)
   redis.call('PUBLISH', 'kiwi:events:' .. svc, ev)
 end

@@ -53,6 +53,10 @@ inline std::string service_builds(std::string_view service) {
   return std::string(prefix) + "service:" + std::string(service) + ":builds";
 }
 
+// Every event of every build, capped at ~100k (stream, field `event`): replay for the
+// all-builds event stream of the API.
+inline std::string all_events() { return std::string(prefix) + "events"; }
+
 // Per-service build counters (hash field = service name) for ${BUILD_NUMBER}.
 inline std::string build_numbers() { return std::string(prefix) + "build_numbers"; }
 

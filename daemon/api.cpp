@@ -168,6 +168,16 @@ class api_handler {
   api_handler(const http_request& req, api_context& ctx, const std::string& client)
       : req_(req), ctx_(ctx), client_(client) {}
 
+  asio::awaitable<std::optional<http_response>> check_access(api_role need) {
+    try {
+      role_ = co_await authenticate();
+      require_role(role_, need);
+    } catch (const api_error& e) {
+      co_return error_of(req_, e);
+    }
+    co_return std::nullopt;
+  }
+
   asio::awaitable<http_response> run() {
     try {
       co_return co_await dispatch();
@@ -889,6 +899,14 @@ find_service(const kiwi_config& config, resource_store& store, const std::string
     co_return std::pair{boost::system::error_code{}, std::optional<service_config>(*s)};
   }
   co_return co_await store.service(name);
+}
+
+asio::awaitable<std::optional<http_response>> authorize(const http_request& request,
+                                                        api_context& ctx,
+                                                        const std::string& client_address,
+                                                        api_role need) {
+  api_handler handler(request, ctx, client_address);
+  co_return co_await handler.check_access(need);
 }
 
 asio::awaitable<http_response> handle_api(const http_request& request, api_context& ctx,

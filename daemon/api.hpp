@@ -3,6 +3,7 @@
 // connection tests, webhook setup, builds, the queue and API tokens. JSON in and out; errors
 // are {"error": ..., "field": ...} with 400/401/403/404/409/422 used as HTTP means them.
 
+#include <optional>
 #include <string>
 
 #include <boost/asio/awaitable.hpp>
@@ -28,6 +29,13 @@ struct api_context {
 
 boost::asio::awaitable<http_response> handle_api(const http_request& request, api_context& ctx,
                                                  const std::string& client_address);
+
+// For API routes served outside handle_api (the event streams): nullopt when the request's
+// token has at least `need`, else the error response (401/403, throttled like the API).
+boost::asio::awaitable<std::optional<http_response>> authorize(const http_request& request,
+                                                               api_context& ctx,
+                                                               const std::string& client_address,
+                                                               api_role need);
 
 // A service by name: the config file's (read-only) first, then the registered ones.
 boost::asio::awaitable<std::pair<boost::system::error_code, std::optional<service_config>>>

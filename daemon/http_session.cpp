@@ -1,5 +1,7 @@
 #include "daemon/http_session.hpp"
 
+#include "daemon/event_stream.hpp"
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/write.hpp>
@@ -12,6 +14,8 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 #include <spdlog/spdlog.h>
+
+#include "daemon/event_stream.hpp"
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -152,6 +156,11 @@ asio::awaitable<void> run_http_session(asio::ip::tcp::socket socket, session_lim
       break;  // the peer went away or the body deadline passed
     }
     http_request request = parser.release();
+    if (is_event_stream_route(request)) {
+      // The stream holds the connection until it ends; then the connection closes.
+      co_await serve_event_stream(stream, request, router, client, registry.stopping);
+      break;
+    }
     http_response response = co_await handle_request(request, router, client);
     if (registry.stopping) {
       response.keep_alive(false);

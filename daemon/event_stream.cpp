@@ -1,0 +1,201 @@
+#include "daemon/event_stream.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/http/verb.hpp>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "common/redis_keys.hpp"
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+
+namespace kiwi {
+namespace {
+
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+constexpr std::chrono::milliseconds poll_block{1000};  // bounds how late a shutdown is seen
+constexpr std::chrono::seconds keep_alive_every{15};
+
+std::string_view path_of(const http_request& req) {
+  std::string_view target(req.target().data(), req.target().size());
+  return target.substr(0, target.find('?'));
+}
+
+// The build id of /api/v1/builds/{id}/events, or "" for /api/v1/events.
+std::string build_of(std::string_view path) {
+  constexpr std::string_view prefix = "/api/v1/builds/";
+  constexpr std::string_view suffix = "/events";
+  if (path.starts_with(prefix) && path.ends_with(suffix) &&
+      path.size() > prefix.size() + suffix.size()) {
+    return std::string(path.substr(prefix.size(), path.size() - prefix.size() - suffix.size()));
+  }
+  return {};
+}
+
+bool valid_stream_id(std::string_view id) {
+  if (id.empty() || id.size() > 41) {
+    return false;
+  }
+  auto dash = id.find('-');
+  auto digits = [](std::string_view s) {
+    return !s.empty() && s.find_first_not_of("0123456789") == std::string_view::npos;
+  };
+  return dash == std::string_view::npos ? digits(id)
+                                        : digits(id.substr(0, dash)) && digits(id.substr(dash + 1));
+}
+
+bool is_final(std::string_view type) {
+  return type == "build.succeeded" || type == "build.failed" || type == "build.cancelled" ||
+         type == "build.superseded";
+}
+
+asio::awaitable<bool> send(beast::tcp_stream& stream, const std::string& bytes) {
+  stream.expires_after(std::chrono::seconds(30));  // a client that stops reading is dropped
+  auto [ec, n] = co_await asio::async_write(stream, asio::buffer(bytes), use_tuple);
+  co_return !ec;
+}
+
+// An error answer on a connection that closes after it.
+std::string closing(http_response res) {
+  res.keep_alive(false);
+  return serialize(res);
+}
+
+}  // namespace
+
+bool is_event_stream_route(const http_request& req) {
+  if (req.method() != http::verb::get) {
+    return false;
+  }
+  auto path = path_of(req);
+  return path == "/api/v1/events" || !build_of(path).empty();
+}
+
+std::string sse_frame(std::string_view id, std::string_view type, std::string_view data) {
+  std::string out;
+  out.reserve(data.size() + id.size() + type.size() + 24);
+  out += "id: ";
+  out += id;
+  out += "\nevent: ";
+  out += type;
+  out += "\ndata: ";
+  out += data;  // one line: event JSON never holds a raw newline
+  out += "\n\n";
+  return out;
+}
+
+asio::awaitable<void> serve_event_stream(beast::tcp_stream& stream, const http_request& req,
+                                         router_context& ctx, const std::string& client,
+                                         const bool& stopping) {
+  if (ctx.api == nullptr) {
+    const std::string bytes =
+        closing(error_response(req, 404, "the API is disabled (api.enabled is false)"));
+    co_await send(stream, bytes);
+    co_return;
+  }
+  if (auto denied = co_await authorize(req, *ctx.api, client, api_role::viewer); denied) {
+    const std::string bytes = closing(std::move(*denied));
+    co_await send(stream, bytes);
+    co_return;
+  }
+  const std::string build_id = build_of(path_of(req));
+  std::string key = build_id.empty() ? keys::all_events() : keys::build_events(build_id);
+  std::string from = build_id.empty() ? "$" : "0";
+  std::string last_id(req["Last-Event-ID"]);
+  if (last_id.empty()) {
+    std::string_view target(req.target().data(), req.target().size());
+    if (auto at = target.find("last_event_id="); at != std::string_view::npos) {
+      last_id = std::string(target.substr(at + 14, target.find('&', at) - at - 14));
+    }
+  }
+  if (!last_id.empty()) {
+    if (!valid_stream_id(last_id)) {
+      const std::string bytes = closing(error_response(
+          req, 400, "Last-Event-ID must be an event id this stream sent (like 1764380000000-0)"));
+      co_await send(stream, bytes);
+      co_return;
+    }
+    from = last_id;
+  }
+  if (!build_id.empty()) {
+    auto exists = co_await ctx.redis.command(redis_args("EXISTS", keys::build(build_id)),
+                                             ctx.config.redis_timeout);
+    if (exists.ec || exists.value.integer == 0) {
+      const std::string bytes =
+          closing(exists.ec ? error_response(req, 503, "Redis is unavailable; retry")
+                            : error_response(req, 404, "no build " + build_id));
+      co_await send(stream, bytes);
+      co_return;
+    }
+  }
+
+  auto executor = co_await asio::this_coro::executor;
+  redis_client reader(executor, ctx.config.redis, "sse");
+  reader.start();
+  asio::steady_timer wait(executor);
+  for (int i = 0; i < 200 && !reader.connected(); ++i) {
+    wait.expires_after(std::chrono::milliseconds(10));
+    co_await wait.async_wait(use_tuple);
+  }
+  if (!reader.connected()) {
+    reader.stop();
+    const std::string bytes = closing(error_response(req, 503, "Redis is unavailable; retry"));
+    co_await send(stream, bytes);
+    co_return;
+  }
+  std::string head =
+      "HTTP/1.1 200 OK\r\nServer: kiwid\r\nContent-Type: text/event-stream\r\n"
+      "Cache-Control: no-cache\r\nConnection: close\r\nX-Accel-Buffering: no\r\n\r\n"
+      "retry: 2000\n\n";
+  bool open = co_await send(stream, head);
+  auto last_write = std::chrono::steady_clock::now();
+  bool done = false;
+  while (open && !done && !stopping) {
+    auto r = co_await reader.command(
+        redis_args("XREAD", "COUNT", "200", "BLOCK", std::to_string(poll_block.count()),
+                   "STREAMS", key, from),
+        poll_block + ctx.config.redis_timeout);
+    if (r.ec) {
+      // Redis went away: end the stream; the client reconnects with Last-Event-ID.
+      break;
+    }
+    std::string frames;
+    for (const auto& s : r.value.elements) {
+      if (s.elements.size() != 2) {
+        continue;
+      }
+      for (const auto& entry : s.elements[1].elements) {
+        if (entry.elements.size() != 2) {
+          continue;
+        }
+        from = entry.elements[0].str;
+        const auto& kv = entry.elements[1].elements;
+        for (std::size_t i = 0; i + 1 < kv.size(); i += 2) {
+          if (kv[i].str != "event") {
+            continue;
+          }
+          auto event = nlohmann::json::parse(kv[i + 1].str, nullptr, false);
+          const std::string type = event.is_object() ? event.value("type", "") : "";
+          frames += sse_frame(from, type, kv[i + 1].str);
+          done = done || (!build_id.empty() && is_final(type));
+        }
+      }
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (frames.empty() && now - last_write >= keep_alive_every) {
+      frames = ": keep-alive\n\n";
+    }
+    if (!frames.empty()) {
+      open = co_await send(stream, frames);
+      last_write = now;
+    }
+  }
+  reader.stop();
+}
+
+}  // namespace kiwi
