@@ -108,7 +108,7 @@ local function cancel_build(id, reason, now, ts, message)
     return 'cancelling'
   end
   end_live(id, b)
-  return f[1]
+  return 'ended:' .. f[1]
 end
 -- A lease ran out: its worker died, hung, or lost Redis for longer than the visibility timeout.
 local function expire(id, now, ts, max_attempts)
@@ -303,6 +303,15 @@ elseif outcome == 'dead_letter' then
   redis.call('HSET', b, 'worker', '', unpack(ARGV, 14))
   emit_prefix(id, svc, ARGV[6])
   dead_letter(id, b, svc, err, attempts, now, ts, ARGV[7])
+elseif f[6] and outcome == 'succeeded' then
+  -- Cancelled or superseded while its last stage ran, before the worker's next heartbeat told
+  -- it: the request wins, so that a newer push is the only build of its ref that succeeds.
+  redis.call('HSET', b, 'worker', '', 'status', f[6], 'finished_at', now,
+             'error', 'build ' .. f[6] .. ' while it ran', unpack(ARGV, 14))
+  end_live_of(id, svc, f[5])
+  count(f[6])
+  emit_prefix(id, svc, ARGV[6])
+  emit(id, 'build.' .. f[6], f[6], 'build ' .. f[6] .. ' (requested while its last stage ran)', ts)
 else
   redis.call('HSET', b, 'worker', '', 'status', outcome, 'finished_at', now, 'error', err,
              unpack(ARGV, 14))
@@ -322,6 +331,7 @@ if f[1] ~= lease or f[2] ~= 'running' then return 0 end
 release_slot(id, f[3])
 redis.call('HSET', KEYS[1], 'status', 'queued', 'worker', '')
 requeue_front(id, f[3])
+wake()  -- even when the service was in the ring already: an idle worker starts it now
 count('handed_back')
 emit(id, 'build.requeued', 'queued', ARGV[4], ts)
 return 1

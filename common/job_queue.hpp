@@ -137,7 +137,7 @@ class job_queue {
 
   // Cancels a build: a queued or retrying one ends at once ("cancelled"); a running one is
   // asked to stop ("cancelling"; its worker learns it at the next heartbeat). Returns the
-  // resulting state, or the build's status when it had already ended, or "not_found".
+  // resulting state, "ended:<status>" when the build had already ended, or "not_found".
   boost::asio::awaitable<std::pair<boost::system::error_code, std::string>> cancel(
       const std::string& build_id, const std::string& message);
 

@@ -104,7 +104,7 @@ struct consumer {
   asio::awaitable<void> claim_loop() {
     spdlog::info("claiming builds as {} (concurrency {}, visibility timeout {} ms)", name,
                  config.worker.concurrency, config.queue.visibility_timeout.count());
-    auto last_error = std::chrono::steady_clock::time_point{};
+    auto last_error = std::chrono::steady_clock::now();  // no warning while first connecting
     while (!stopping) {
       const std::size_t free =
           running.size() < config.worker.concurrency ? config.worker.concurrency - running.size() : 0;
@@ -192,6 +192,9 @@ struct consumer {
   // Stops claiming; lets running builds go on until the deadline, then hands them back.
   asio::awaitable<void> drain(std::chrono::steady_clock::time_point deadline) {
     stopping = true;
+    // No more claims: closing the claim connection also ends a blocked BLPOP, so that the wake
+    // token a hand-back pushes goes to a worker that can use it.
+    reader.stop();
     for (auto& [id, r] : running) {
       r.control->want_next = false;
     }
@@ -213,7 +216,6 @@ struct consumer {
       co_await wait_for_slot(std::chrono::milliseconds(50));
     }
     beat.cancel();
-    reader.stop();
     writer.stop();
   }
 };

@@ -8,6 +8,7 @@ import hmac
 import http.client
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -21,6 +22,10 @@ import redis
 BIN_DIR = os.environ.get("KIWI_BIN_DIR", os.path.join(os.path.dirname(__file__), "../../build/ci"))
 SOURCE_DIR = os.environ.get("KIWI_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "../.."))
 FIXTURES = os.path.join(SOURCE_DIR, "tests", "fixtures")
+# A build id as kiwi-queue-tool --ids prints it (common/build_id.cpp).
+BUILD_ID = re.compile(r"[0-9a-z]{26}")
+# A log line of spdlog's default or of Kiwi's text format (common/logging.cpp).
+LOG_LINE = re.compile(r"\[\d{4}-\d\d-\d\d [\d:.]+\] \[|\d{4}-\d\d-\d\dT[\d:.]+Z \w+ ")
 
 
 def free_port():
@@ -80,6 +85,15 @@ class RedisServer:
             self.proc.send_signal(sig)
             self.proc.wait(timeout=10)
         self.proc = None
+
+    def kill(self):
+        """SIGKILL: a crash. Acknowledged writes survive in the AOF (appendfsync always)."""
+        self.stop(signal.SIGKILL)
+
+    def restart(self):
+        """Starts again on the same socket and directory, loading the AOF."""
+        self.stop(signal.SIGKILL)
+        return self.start()
 
 
 class GitRepo:
@@ -235,6 +249,35 @@ class KiwiProcess:
         with open(self.log_path, "rb") as f:
             return f.read().decode("utf-8", "replace")
 
+    @property
+    def pid(self):
+        return self.proc.pid if self.proc else None
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill(self):
+        """SIGKILL (a crash): returns once the process is gone."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.kill()
+        code = self.proc.wait(timeout=10)
+        self.log.close()
+        self.proc = None
+        return code
+
+    def cpu_seconds(self):
+        """User + system CPU time the process used so far (from /proc/<pid>/stat)."""
+        with open(f"/proc/{self.proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        # After the command name: state is field 3, utime 14 and stime 15 (1-based).
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def consumer_name(self):
+        """The name a kiwi-worker claims under (worker_app::default_consumer_name)."""
+        return f"{socket.gethostname()}-{self.proc.pid}"
+
 
 class Kiwi:
     """A kiwid and N kiwi-workers sharing a config in a private directory."""
@@ -262,13 +305,14 @@ class Kiwi:
                                     os.path.join(root, f"worker{i}.log")) for i in range(workers)]
         self.port = None
 
-    def start(self):
-        port_file = os.path.join(self.data_dir, "kiwid.port")
-        if os.path.exists(port_file):
-            os.unlink(port_file)
-        self.kiwid.start()
-        self.port = int(wait_until(lambda: _read(port_file), what="kiwid.port"))
-        wait_until(lambda: _port_open(self.port), what="kiwid listening")
+    def start(self, kiwid=True):
+        if kiwid:
+            port_file = os.path.join(self.data_dir, "kiwid.port")
+            if os.path.exists(port_file):
+                os.unlink(port_file)
+            self.kiwid.start()
+            self.port = int(wait_until(lambda: _read(port_file), what="kiwid.port"))
+            wait_until(lambda: _port_open(self.port), what="kiwid listening")
         for w in self.workers:
             w.start()
         return self
@@ -277,6 +321,33 @@ class Kiwi:
         codes = [w.terminate() for w in self.workers]
         codes.append(self.kiwid.terminate())
         return codes
+
+    def add_worker(self):
+        """Starts one more kiwi-worker with the same configuration."""
+        w = KiwiProcess("kiwi-worker", self.config_path,
+                        os.path.join(self.root, f"worker{len(self.workers)}.log"))
+        self.workers.append(w)
+        return w.start()
+
+    def queue_tool(self, *args, timeout=60):
+        """Runs kiwi-queue-tool with this configuration; returns its stdout lines."""
+        res = subprocess.run([os.path.join(BIN_DIR, "kiwi-queue-tool"), "--config",
+                              self.config_path, *args],
+                             capture_output=True, text=True, timeout=timeout)
+        if res.returncode != 0:
+            raise RuntimeError(f"kiwi-queue-tool {' '.join(args)} exited {res.returncode}: "
+                               f"{res.stderr}{res.stdout}")
+        # Without spdlog's lines ("[2026-01-01 00:00:00.000] [info] ..."), which share stdout.
+        return [l for l in res.stdout.splitlines() if not LOG_LINE.match(l)]
+
+    def enqueue_noop(self, service, count=1, noop_ms=0, *extra):
+        """Enqueues no-op jobs with kiwi-queue-tool; returns their build ids in enqueue order
+        when the window is 1 (pass "--window", "1" for a defined order)."""
+        lines = self.queue_tool("enqueue", "--service", service, "--count", str(count),
+                                "--noop-ms", str(noop_ms), "--ids", *extra)
+        ids = [l for l in lines if BUILD_ID.fullmatch(l)]  # stdout also carries log lines
+        assert len(ids) == count, lines
+        return ids
 
     def all_output(self):
         return self.kiwid.output() + "".join(w.output() for w in self.workers)
@@ -299,6 +370,27 @@ class Kiwi:
                    "X-Hub-Signature-256": "sha256=" + sig}
         status, hdrs, data = self.request("POST", f"/hooks/github/{service}", body, headers)
         return status, hdrs, (json.loads(data) if data else None)
+
+    def admin_token(self):
+        """The admin API token kiwid writes to <data_dir>/admin.token on first start."""
+        return wait_until(lambda: _read(os.path.join(self.data_dir, "admin.token")),
+                          what="admin.token")
+
+    def api(self, method, path, body=None, token=None, raw=None, timeout=15):
+        """Calls /api/v1<path> with a bearer token; body is sent as JSON (raw: bytes as is).
+        Returns (status, parsed JSON or None)."""
+        headers = {}
+        if token is not None:
+            headers["Authorization"] = "Bearer " + token
+        data = raw if raw is not None else (b"" if body is None else json.dumps(body).encode())
+        if data:
+            headers["Content-Type"] = "application/json"
+        status, _, out = self.request(method, "/api/v1" + path, data, headers, timeout=timeout)
+        try:
+            parsed = json.loads(out) if out else None
+        except ValueError:
+            parsed = {"_raw": out.decode("utf-8", "replace")}
+        return status, parsed
 
 
 def _read(path):
@@ -359,3 +451,24 @@ def tempdir():
 
 def rmtree(path):
     shutil.rmtree(path, ignore_errors=True)
+
+
+def admin_token(kiwi, timeout=10.0):
+    """The admin API token kiwid wrote at start (<data_dir>/admin.token)."""
+    path = os.path.join(kiwi.data_dir, "admin.token")
+    return wait_until(lambda: _read(path), timeout=timeout, what="admin.token")
+
+
+def kiwictl(*args, url=None, token=None, input=None, timeout=60, env=None):
+    """Runs kiwictl against `url` with `token` (KIWI_URL / KIWI_TOKEN, nothing else inherited
+    from the caller's KIWI_* variables); returns the CompletedProcess (text, never raises on a
+    non-zero exit)."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("KIWI_")}
+    if url is not None:
+        environ["KIWI_URL"] = url
+    if token is not None:
+        environ["KIWI_TOKEN"] = token
+    environ.update(env or {})
+    return subprocess.run([os.path.join(BIN_DIR, "kiwictl"), *args], input=input,
+                          capture_output=True, text=True, timeout=timeout, env=environ,
+                          stdin=None if input is not None else subprocess.DEVNULL)

@@ -273,7 +273,25 @@ TEST_CASE("cancel ends a queued build at once and flags a running one") {
   CHECK(notices.second[0].reason == "cancelled");
   f.finish(job[0], kiwi::job_outcome::cancelled);
   CHECK(f.field(run1, "status") == "cancelled");
-  CHECK(f.run(f.queue.cancel(run1, why)).second == "cancelled");  // already ended
+  CHECK(f.run(f.queue.cancel(run1, why)).second == "ended:cancelled");  // already ended
   const std::string missing = "no-such-build";
   CHECK(f.run(f.queue.cancel(missing, why)).second == "not_found");
+}
+
+TEST_CASE("a build superseded while its last stage ran does not end succeeded") {
+  queue_fixture f;
+  auto x1 = f.enqueue("a", "refs/heads/main");
+  auto running = f.claim(1);
+  REQUIRE(ids(running) == std::vector<std::string>{x1});
+  auto x2 = f.enqueue("a", "refs/heads/main");
+  // The worker has not heard of the request yet and reports success.
+  auto done = f.finish(running[0], kiwi::job_outcome::succeeded);
+  CHECK(done.held);
+  CHECK(f.field(x1, "status") == "superseded");
+  CHECK(f.field(x2, "status") == "queued");
+  auto outcomes = f.command(kiwi::redis_args("HGETALL", kiwi::keys::job_outcomes()));
+  std::string flat;
+  for (const auto& e : outcomes.elements) flat += e.str + " ";
+  CHECK(flat.find("superseded 1") != std::string::npos);
+  CHECK(flat.find("succeeded") == std::string::npos);
 }
