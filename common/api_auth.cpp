@@ -56,10 +56,11 @@ std::chrono::milliseconds auth_throttle::delay_for(const std::string& address,
                                                    clock::time_point now) {
   forget_old(now);
   auto it = entries_.find(address);
-  if (it == entries_.end() || now - it->second.last > window_ || it->second.failures < 3) {
+  if (it == entries_.end() || now - it->second.last > window_ || it->second.failures < 2) {
     return std::chrono::milliseconds(0);  // a typo or two costs nothing
   }
-  const unsigned doublings = std::min(it->second.failures - 3, 10u);
+  // Two failures already: the third attempt waits 250 ms, each further one twice as long.
+  const unsigned doublings = std::min(it->second.failures - 2, 10u);
   return std::min(cap_, std::chrono::milliseconds(250) * (1u << doublings));
 }
 

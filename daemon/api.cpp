@@ -1,5 +1,7 @@
 #include "daemon/api.hpp"
 
+#include <functional>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
@@ -13,6 +15,7 @@
 #include "common/redis_keys.hpp"
 #include "common/remote_probe.hpp"
 #include "common/webhook_signature.hpp"
+#include "daemon/openapi_document.hpp"
 
 namespace asio = boost::asio;
 namespace http = boost::beast::http;
@@ -136,6 +139,12 @@ asio::thread_pool& blocking_pool() {
 
 std::string random_secret() { return secret_box::generate_key_hex(); }
 
+// What GET adds to a resource: a client may send it back in a PUT.
+void strip_read_only(json& body) {
+  body.erase("source");
+  body.erase("webhook_url");
+}
+
 json with_source(json j, bool read_only) {
   j["source"] = read_only ? "config" : "api";
   return j;
@@ -231,82 +240,119 @@ class api_handler {
     }
     const route r = parse_route(std::string_view(req_.target().data(), req_.target().size()));
     role_ = co_await authenticate();
-    const auto m = req_.method();
-    using v = http::verb;
-    if (r.is({"services"})) {
-      if (m == v::get) co_return co_await list_services();
-      if (m == v::post) co_return co_await create_service();
-      throw method("GET, POST");
-    }
-    if (r.is({"services", "test-connection"})) {
-      if (m == v::post) co_return co_await test_connection_form();
-      throw method("POST");
-    }
-    if (r.is({"services", "*"})) {
-      if (m == v::get) co_return co_await show_service(r.parts[1]);
-      if (m == v::put) co_return co_await replace_service(r.parts[1]);
-      if (m == v::delete_) co_return co_await delete_resource(resource_kind::service, r.parts[1]);
-      throw method("GET, PUT, DELETE");
-    }
-    if (r.is({"services", "*", "test-connection"})) {
-      if (m == v::post) co_return co_await test_connection_saved(r.parts[1]);
-      throw method("POST");
-    }
-    if (r.is({"services", "*", "webhook"})) {
-      if (m == v::get) co_return co_await webhook_info(r.parts[1]);
-      throw method("GET");
-    }
-    if (r.is({"services", "*", "webhook", "rotate-secret"})) {
-      if (m == v::post) co_return co_await rotate_secret(r.parts[1]);
-      throw method("POST");
-    }
-    if (r.is({"services", "*", "builds"})) {
-      if (m == v::get) co_return co_await list_builds(r.parts[1], r);
-      if (m == v::post) co_return co_await start_build(r.parts[1]);
-      throw method("GET, POST");
-    }
-    if (r.is({"builds", "*"})) {
-      if (m == v::get) co_return co_await show_build(r.parts[1]);
-      throw method("GET");
-    }
-    if (r.is({"builds", "*", "cancel"})) {
-      if (m == v::post) co_return co_await cancel_build(r.parts[1]);
-      throw method("POST");
-    }
-    if (r.is({"queue"})) {
-      if (m == v::get) co_return co_await queue_stats();
-      throw method("GET");
-    }
-    if (r.is({"dead-letters"})) {
-      if (m == v::get) co_return co_await dead_letters(r);
-      throw method("GET");
-    }
-    for (auto kind : {resource_kind::registry, resource_kind::runtime}) {
-      const std::string plural = kind == resource_kind::registry ? "registries" : "runtimes";
-      if (r.is({plural})) {
-        if (m == v::get) co_return co_await list_simple(kind);
-        if (m == v::post) co_return co_await put_simple(kind, "", true);
-        throw method("GET, POST");
+    std::string allowed;
+    for (const auto& candidate : api_routes()) {
+      if (!matches(candidate.path, r)) {
+        continue;
       }
-      if (r.is({plural, "*"})) {
-        if (m == v::get) co_return co_await show_simple(kind, r.parts[1]);
-        if (m == v::put) co_return co_await put_simple(kind, r.parts[1], false);
-        if (m == v::delete_) co_return co_await delete_resource(kind, r.parts[1]);
-        throw method("GET, PUT, DELETE");
+      if (candidate.method == req_.method_string() ||
+          (candidate.method == "GET" && req_.method() == http::verb::head)) {
+        co_return co_await candidate.call(*this, r);
       }
+      allowed += (allowed.empty() ? "" : ", ") + std::string(candidate.method);
     }
-    if (r.is({"tokens"})) {
-      if (m == v::get) co_return co_await list_tokens();
-      if (m == v::post) co_return co_await create_token();
-      throw method("GET, POST");
-    }
-    if (r.is({"tokens", "*"})) {
-      if (m == v::delete_) co_return co_await delete_token(r.parts[1]);
-      throw method("DELETE");
+    if (!allowed.empty()) {
+      throw method(allowed);
     }
     throw api_error{404, "no such API route: " + std::string(req_.method_string()) + " " +
                              std::string(req_.target()) + " (see /api/v1/openapi.json)",
                     ""};
+  }
+
+  // "/services/{name}/builds" against the request's segments.
+  static bool matches(std::string_view path, const route& r) {
+    std::size_t i = 0;
+    path.remove_prefix(1);
+    while (!path.empty()) {
+      auto slash = path.find('/');
+      std::string_view seg = path.substr(0, slash);
+      if (i >= r.parts.size() || (!seg.starts_with("{") && seg != r.parts[i]) ||
+          (seg.starts_with("{") && r.parts[i].empty())) {
+        return false;
+      }
+      ++i;
+      path = slash == std::string_view::npos ? std::string_view() : path.substr(slash + 1);
+    }
+    return i == r.parts.size();
+  }
+
+ public:
+  struct api_route {
+    std::string_view method;
+    std::string_view path;  // below /api/v1, OpenAPI style: /services/{name}
+    std::function<asio::awaitable<http_response>(api_handler&, const route&)> call;
+  };
+
+  // Every route handle_api serves, in the order they are tried (docs/openapi.json lists the
+  // same; a unit test compares the two).
+  static const std::vector<api_route>& api_routes() {
+    using h = api_handler;
+    static const std::vector<api_route> table{
+        {"GET", "/services", [](h& x, const route&) { return x.list_services(); }},
+        {"POST", "/services", [](h& x, const route&) { return x.create_service(); }},
+        {"POST", "/services/test-connection",
+         [](h& x, const route&) { return x.test_connection_form(); }},
+        {"GET", "/services/{name}", [](h& x, const route& r) { return x.show_service(r.parts[1]); }},
+        {"PUT", "/services/{name}",
+         [](h& x, const route& r) { return x.replace_service(r.parts[1]); }},
+        {"DELETE", "/services/{name}",
+         [](h& x, const route& r) { return x.delete_resource(resource_kind::service, r.parts[1]); }},
+        {"POST", "/services/{name}/test-connection",
+         [](h& x, const route& r) { return x.test_connection_saved(r.parts[1]); }},
+        {"GET", "/services/{name}/webhook",
+         [](h& x, const route& r) { return x.webhook_info(r.parts[1]); }},
+        {"POST", "/services/{name}/webhook/rotate-secret",
+         [](h& x, const route& r) { return x.rotate_secret(r.parts[1]); }},
+        {"GET", "/services/{name}/builds",
+         [](h& x, const route& r) { return x.list_builds(r.parts[1], r); }},
+        {"POST", "/services/{name}/builds",
+         [](h& x, const route& r) { return x.start_build(r.parts[1]); }},
+        {"GET", "/builds/{id}", [](h& x, const route& r) { return x.show_build(r.parts[1]); }},
+        {"POST", "/builds/{id}/cancel",
+         [](h& x, const route& r) { return x.cancel_build(r.parts[1]); }},
+        {"GET", "/queue", [](h& x, const route&) { return x.queue_stats(); }},
+        {"GET", "/dead-letters", [](h& x, const route& r) { return x.dead_letters(r); }},
+        {"GET", "/registries",
+         [](h& x, const route&) { return x.list_simple(resource_kind::registry); }},
+        {"POST", "/registries",
+         [](h& x, const route&) { return x.put_simple(resource_kind::registry, "", true); }},
+        {"GET", "/registries/{name}",
+         [](h& x, const route& r) { return x.show_simple(resource_kind::registry, r.parts[1]); }},
+        {"PUT", "/registries/{name}",
+         [](h& x, const route& r) {
+           return x.put_simple(resource_kind::registry, r.parts[1], false);
+         }},
+        {"DELETE", "/registries/{name}",
+         [](h& x, const route& r) {
+           return x.delete_resource(resource_kind::registry, r.parts[1]);
+         }},
+        {"GET", "/runtimes",
+         [](h& x, const route&) { return x.list_simple(resource_kind::runtime); }},
+        {"POST", "/runtimes",
+         [](h& x, const route&) { return x.put_simple(resource_kind::runtime, "", true); }},
+        {"GET", "/runtimes/{name}",
+         [](h& x, const route& r) { return x.show_simple(resource_kind::runtime, r.parts[1]); }},
+        {"PUT", "/runtimes/{name}",
+         [](h& x, const route& r) {
+           return x.put_simple(resource_kind::runtime, r.parts[1], false);
+         }},
+        {"DELETE", "/runtimes/{name}",
+         [](h& x, const route& r) {
+           return x.delete_resource(resource_kind::runtime, r.parts[1]);
+         }},
+        {"GET", "/tokens", [](h& x, const route&) { return x.list_tokens(); }},
+        {"POST", "/tokens", [](h& x, const route&) { return x.create_token(); }},
+        {"DELETE", "/tokens/{name}",
+         [](h& x, const route& r) { return x.delete_token(r.parts[1]); }},
+        {"GET", "/openapi.json", [](h& x, const route&) { return x.openapi(); }},
+    };
+    return table;
+  }
+
+ private:
+  asio::awaitable<http_response> openapi() {
+    require_role(role_, api_role::viewer);
+    co_return json_response(req_, 200, std::string(openapi_document));
   }
 
   api_error method(std::string_view allowed) const {
@@ -430,6 +476,7 @@ class api_handler {
                       "name"};
     }
     body["name"] = name;
+    strip_read_only(body);
     auto [ec, old] = co_await ctx_.store.service(name);
     check(ec);
     if (!old) {
@@ -660,7 +707,8 @@ class api_handler {
       throw api_error{404, "no build " + id, ""};
     }
     if (state != "cancelled" && state != "cancelling") {
-      throw api_error{409, "build " + id + " already ended (" + state + ")", ""};
+      const std::string status = state.starts_with("ended:") ? state.substr(6) : state;
+      throw api_error{409, "build " + id + " already ended (" + status + ")", ""};
     }
     co_return ok(req_, json{{"build_id", id}, {"status", state}}, state == "cancelled" ? 200 : 202);
   }
@@ -772,6 +820,7 @@ class api_handler {
       }
       body["name"] = name;
     }
+    strip_read_only(body);
     const std::string target = body.value("name", "");
     const bool in_config = kind == resource_kind::registry
                                ? ctx_.config.find_registry(target) != nullptr
@@ -892,6 +941,17 @@ class api_handler {
 };
 
 }  // namespace
+
+std::vector<std::pair<std::string, std::string>> api_route_list() {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& r : api_handler::api_routes()) {
+    out.emplace_back(std::string(r.method), "/api/v1" + std::string(r.path));
+  }
+  // Served by the event streams (daemon/event_stream.cpp), ahead of handle_api.
+  out.emplace_back("GET", "/api/v1/builds/{id}/events");
+  out.emplace_back("GET", "/api/v1/events");
+  return out;
+}
 
 asio::awaitable<std::pair<boost::system::error_code, std::optional<service_config>>>
 find_service(const kiwi_config& config, resource_store& store, const std::string& name) {

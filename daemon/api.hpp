@@ -5,6 +5,8 @@
 
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <boost/asio/awaitable.hpp>
 
@@ -36,6 +38,9 @@ boost::asio::awaitable<std::optional<http_response>> authorize(const http_reques
                                                                api_context& ctx,
                                                                const std::string& client_address,
                                                                api_role need);
+
+// Every (method, path) the API serves, paths as in docs/openapi.json ("/api/v1/services/{name}").
+std::vector<std::pair<std::string, std::string>> api_route_list();
 
 // A service by name: the config file's (read-only) first, then the registered ones.
 boost::asio::awaitable<std::pair<boost::system::error_code, std::optional<service_config>>>

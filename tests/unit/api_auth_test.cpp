@@ -31,11 +31,11 @@ TEST_CASE("tokens are random and only their hash is kept") {
 TEST_CASE("repeated bad tokens from one address are slowed down; others are not") {
   kiwi::auth_throttle t(60s, 4000ms);
   auto now = kiwi::auth_throttle::clock::now();
-  for (int i = 0; i < 3; ++i) {
+  for (int i = 0; i < 2; ++i) {
     CHECK(t.delay_for("10.0.0.1", now) == 0ms);
     t.failed("10.0.0.1", now);
   }
-  CHECK(t.delay_for("10.0.0.1", now) == 250ms);
+  CHECK(t.delay_for("10.0.0.1", now) == 250ms);  // the third attempt waits
   t.failed("10.0.0.1", now);
   CHECK(t.delay_for("10.0.0.1", now) == 500ms);
   for (int i = 0; i < 10; ++i) t.failed("10.0.0.1", now);
