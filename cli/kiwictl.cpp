@@ -1,6 +1,10 @@
-// kiwictl: the command-line client of Kiwi's REST API (docs/kiwictl.md). Being written.
-#include <cstdio>
-int main() {
-  std::fprintf(stderr, "kiwictl: not built yet\n");
-  return 2;
+// kiwictl: the command-line client of Kiwi's REST API (docs/kiwictl.md).
+#include <string>
+#include <vector>
+
+#include "cli/commands.hpp"
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  return kiwi::cli::run_kiwictl(args);
 }
