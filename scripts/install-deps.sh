@@ -2,7 +2,8 @@
 # Installs the Debian 12 packages Kiwi's build, demo, tests and benchmarks need, only what is
 # missing (checked with dpkg-query, so a second run is instant and touches nothing).
 #   scripts/install-deps.sh          build + demo + tests (+ wrk)
-#   scripts/install-deps.sh --bench  also adnanh/webhook, the ingest benchmark's peer
+#   scripts/install-deps.sh --bench  also the benchmarks' peers: adnanh/webhook (ingest),
+#                                    Sidekiq and Node.js/npm for BullMQ (queue_throughput)
 # As root: apt-get update once, then apt-get install. Otherwise: prints the command and exits 1.
 set -euo pipefail
 
@@ -12,7 +13,11 @@ packages=(build-essential cmake ninja-build ccache pkg-config libboost1.81-dev l
           python3-pytest python3-redis systemd wrk)
 for arg in "$@"; do
   case $arg in
-    --bench) packages+=(webhook) ;;
+    --bench)
+      packages+=(webhook ruby-sidekiq)
+      # Node.js may come from elsewhere (NodeSource ships npm inside nodejs): only if absent.
+      command -v npm >/dev/null || packages+=(nodejs npm)
+      ;;
     *) echo "usage: $0 [--bench]" >&2; exit 2 ;;
   esac
 done
