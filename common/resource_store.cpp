@@ -206,4 +206,53 @@ asio::awaitable<resource_store::result<bool>> resource_store::put(const runtime_
   co_return co_await put_doc(resource_kind::runtime, r.name, std::move(doc), create);
 }
 
+asio::awaitable<resource_store::result<std::size_t>> resource_store::reseal_all(
+    const secret_box& old) {
+  if (box_ == nullptr) {
+    throw secret_store_error("no secrets key to re-encrypt with");
+  }
+  std::size_t resealed = 0;
+  for (auto kind : {resource_kind::service, resource_kind::registry, resource_kind::runtime}) {
+    auto r = co_await redis_.command(redis_args("HGETALL", keys::resources(plural(kind))),
+                                     timeout_);
+    if (r.ec) {
+      co_return std::pair{r.ec, resealed};
+    }
+    for (std::size_t i = 0; i + 1 < r.value.elements.size(); i += 2) {
+      const std::string& name = r.value.elements[i].str;
+      json doc = json::parse(r.value.elements[i + 1].str);
+      bool changed = false;
+      for (auto field : secret_fields(kind)) {
+        auto it = doc.find(field);
+        if (it == doc.end() || !it->is_string() ||
+            !secret_box::is_sealed(it->get<std::string>()) ||
+            secret_box::key_id_of(it->get<std::string>()) == box_->key_id()) {
+          continue;
+        }
+        const std::string context =
+            std::string(to_string(kind)) + "/" + name + "/" + std::string(field);
+        auto plain = old.open(it->get<std::string>(), context);
+        if (!plain) {
+          throw secret_store_error(std::string(to_string(kind)) + " \"" + name + "\": its " +
+                                   std::string(field) + " is sealed with key " +
+                                   secret_box::key_id_of(it->get<std::string>()) +
+                                   ", which is neither the old key (" + old.key_id() +
+                                   ") nor the new one (" + box_->key_id() + ")");
+        }
+        *it = box_->seal(*plain, context);
+        changed = true;
+        ++resealed;
+      }
+      if (changed) {
+        auto w = co_await redis_.command(
+            redis_args("HSET", keys::resources(plural(kind)), name, doc.dump()), timeout_);
+        if (w.ec) {
+          co_return std::pair{w.ec, resealed};
+        }
+      }
+    }
+  }
+  co_return std::pair{boost::system::error_code{}, resealed};
+}
+
 }  // namespace kiwi

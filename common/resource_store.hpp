@@ -43,6 +43,11 @@ class resource_store {
   // false when there was nothing to delete.
   boost::asio::awaitable<result<bool>> remove(resource_kind kind, const std::string& name);
 
+  // Re-encrypts every stored secret that is not sealed with this store's key: opens it with
+  // `old` and seals it again. Returns how many secrets were re-sealed; throws
+  // secret_store_error for a secret neither key opens (nothing after it is written).
+  boost::asio::awaitable<result<std::size_t>> reseal_all(const secret_box& old);
+
   // The stored JSON with secrets sealed, and back (exposed for tests and the rekey command).
   std::string seal(resource_kind kind, nlohmann::json doc) const;
   nlohmann::json unseal(resource_kind kind, const std::string& stored) const;

@@ -148,4 +148,51 @@ int kiwid_app::run() {
   return 0;
 }
 
+namespace {
+
+asio::awaitable<int> reseal(redis_client& redis, resource_store& store, const secret_box& old_box,
+                            const secret_box& new_box) {
+  asio::steady_timer wait(co_await asio::this_coro::executor);
+  for (int i = 0; i < 500 && !redis.connected(); ++i) {
+    wait.expires_after(std::chrono::milliseconds(10));
+    co_await wait.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+  auto [ec, count] = co_await store.reseal_all(old_box);
+  if (ec) {
+    spdlog::error("re-encryption stopped: Redis: {} ({} secrets moved so far; run it again)",
+                  ec.message(), count);
+    co_return 1;
+  }
+  spdlog::info("re-encrypted {} secrets from key {} to key {}", count, old_box.key_id(),
+               new_box.key_id());
+  co_return 0;
+}
+
+}  // namespace
+
+int rekey_secrets(const kiwi_config& config, const std::filesystem::path& old_key_file) {
+  const secret_box old_box = secret_box::from_key_file(old_key_file);
+  const secret_box new_box = secret_box::from_key_file(config.secrets_key_file, true);
+  asio::io_context io(1);
+  redis_client redis(io.get_executor(), config.redis, "rekey");
+  resource_store store(redis, &new_box, std::chrono::seconds(10));
+  redis.start();
+  int status = 1;
+  asio::co_spawn(io, reseal(redis, store, old_box, new_box),
+                 [&](std::exception_ptr e, int code) {
+                   status = code;
+                   if (e) {
+                     status = 1;
+                     try {
+                       std::rethrow_exception(e);
+                     } catch (const std::exception& ex) {
+                       spdlog::error("re-encryption failed: {}", ex.what());
+                     }
+                   }
+                   redis.stop();
+                 });
+  io.run();
+  return status;
+}
+
 }  // namespace kiwi

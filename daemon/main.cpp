@@ -14,7 +14,10 @@
 namespace {
 
 void usage() {
-  std::cerr << "usage: kiwid --config FILE [--log-format text|json] [--check-config]\n";
+  std::cerr << "usage: kiwid --config FILE [--log-format text|json] [--check-config]\n"
+               "       kiwid --config FILE --rekey --old-secrets-key-file OLD\n"
+               "  --rekey re-encrypts every stored secret from OLD to the config's\n"
+               "  secrets_key_file (docs/api.md), then exits.\n";
 }
 
 }  // namespace
@@ -23,6 +26,7 @@ int main(int argc, char** argv) {
   std::string config_path;
   std::string log_format = "text";
   bool check_only = false;
+  std::string old_key_file;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--config" && i + 1 < argc) {
@@ -31,6 +35,10 @@ int main(int argc, char** argv) {
       log_format = argv[++i];
     } else if (arg == "--check-config") {
       check_only = true;
+    } else if (arg == "--rekey") {
+      // with --old-secrets-key-file
+    } else if (arg == "--old-secrets-key-file" && i + 1 < argc) {
+      old_key_file = argv[++i];
     } else if (arg == "--help" || arg == "-h") {
       usage();
       return 0;
@@ -61,6 +69,14 @@ int main(int argc, char** argv) {
     std::cout << "configuration " << config_path << " is valid (" << config.services.size()
               << " services)\n";
     return 0;
+  }
+  if (!old_key_file.empty()) {
+    try {
+      return kiwi::rekey_secrets(config, old_key_file);
+    } catch (const std::exception& e) {
+      spdlog::error("re-encryption failed: {}", e.what());
+      return 1;
+    }
   }
   try {
     return kiwi::kiwid_app(std::move(config)).run();

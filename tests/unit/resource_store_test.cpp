@@ -85,3 +85,23 @@ TEST_CASE("stored resources keep their secrets sealed in Redis") {
   CHECK(f.run(store.remove(kiwi::resource_kind::service, "user-api")).second);
   CHECK_FALSE(f.run(store.remove(kiwi::resource_kind::service, "user-api")).second);
 }
+
+TEST_CASE("re-encryption moves every stored secret to the new key") {
+  kiwi::test::redis_fixture f;
+  kiwi::secret_box old_key(std::string(32, 'a'));
+  kiwi::secret_box new_key(std::string(32, 'b'));
+  kiwi::resource_store before(f.redis, &old_key, 2s);
+  const auto svc = service_with_secrets();
+  REQUIRE(f.run(before.put(svc, true)).second);
+
+  kiwi::resource_store after(f.redis, &new_key, 2s);
+  CHECK_THROWS_AS(f.run(after.service("user-api")), kiwi::secret_store_error);
+  auto [ec, count] = f.run(after.reseal_all(old_key));
+  CHECK(!ec);
+  CHECK(count == 2);  // token and webhook secret
+  auto back = f.run(after.service("user-api")).second;
+  REQUIRE(back.has_value());
+  CHECK(back->token == "glpat-SECRET-token-123");
+  CHECK_THROWS_AS(f.run(before.service("user-api")), kiwi::secret_store_error);
+  CHECK(f.run(after.reseal_all(old_key)).second == 0);  // nothing left to move
+}
