@@ -145,6 +145,12 @@ webhook; it prints kiwid's answer and the build's events as they happen:
 
     $send "my first change"
 
+The REST API and kiwictl (docs/api.md, docs/kiwictl.md) use the admin token kiwid wrote:
+
+    export KIWI_URL=http://127.0.0.1:$port KIWI_TOKEN=\$(cat $var/data/admin.token)
+    build/release/kiwictl service list
+    build/release/kiwictl build start demo-app -f
+
 Ctrl-C here stops everything.
 MSG
 # Runs until Ctrl-C, or until one of the programs exits by itself.
