@@ -9,6 +9,7 @@
 #include "cli/commands.hpp"
 #include "cli/output.hpp"
 #include "cli/terminal.hpp"
+#include "common/resources.hpp"
 
 namespace kiwi::cli {
 
@@ -176,19 +177,6 @@ int print_connection_test(const api_reply& r, const std::string& branch) {
   return 0;
 }
 
-bool valid_name(const std::string& name) {
-  if (name.empty() || name.size() > 63) {
-    return false;
-  }
-  auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
-  for (char c : name) {
-    if (!alnum(c) && c != '-') {
-      return false;
-    }
-  }
-  return alnum(name.front()) && alnum(name.back());
-}
-
 // `kiwictl service register` without options: the questions of the web form, on the terminal.
 int register_wizard(command_env& env) {
   terminal term;
@@ -206,7 +194,7 @@ int register_wizard(command_env& env) {
   std::string name;
   for (int attempt = 0;; ++attempt) {
     name = term.ask("Service name (e.g. user-api)");
-    if (valid_name(name)) {
+    if (kiwi::is_dns1123_label(name)) {
       break;
     }
     std::cout << "  \"" << name << "\" is not a DNS-1123 label: 1-63 lowercase letters, digits "

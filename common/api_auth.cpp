@@ -5,7 +5,7 @@
 
 #include <stdexcept>
 
-#include "common/webhook_signature.hpp"  // to_hex
+#include "common/webhook_signature.hpp"  // to_hex, sha256
 
 namespace kiwi {
 
@@ -33,13 +33,7 @@ std::string generate_api_token() {
   return "kiwi_" + to_hex(raw);
 }
 
-std::string api_token_hash(std::string_view token) {
-  std::string out(32, '\0');
-  unsigned len = 0;
-  EVP_Digest(token.data(), token.size(), reinterpret_cast<unsigned char*>(out.data()), &len,
-             EVP_sha256(), nullptr);
-  return to_hex(out);
-}
+std::string api_token_hash(std::string_view token) { return to_hex(sha256(token)); }
 
 auth_throttle::auth_throttle(std::chrono::seconds window, std::chrono::milliseconds cap)
     : window_(window), cap_(cap) {}

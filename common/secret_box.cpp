@@ -12,7 +12,7 @@
 #include <memory>
 #include <sstream>
 
-#include "common/webhook_signature.hpp"  // to_hex
+#include "common/webhook_signature.hpp"  // to_hex, hex_decode, sha256
 
 namespace kiwi {
 namespace {
@@ -30,35 +30,6 @@ const unsigned char* bytes(std::string_view s) {
   return reinterpret_cast<const unsigned char*>(s.data());
 }
 unsigned char* bytes(std::string& s) { return reinterpret_cast<unsigned char*>(s.data()); }
-
-std::optional<std::string> from_hex(std::string_view hex) {
-  if (hex.size() % 2 != 0) {
-    return std::nullopt;
-  }
-  auto digit = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  };
-  std::string out(hex.size() / 2, '\0');
-  for (std::size_t i = 0; i < out.size(); ++i) {
-    int hi = digit(hex[2 * i]);
-    int lo = digit(hex[2 * i + 1]);
-    if (hi < 0 || lo < 0) {
-      return std::nullopt;
-    }
-    out[i] = static_cast<char>(hi * 16 + lo);
-  }
-  return out;
-}
-
-std::string sha256(std::string_view data) {
-  std::string out(32, '\0');
-  unsigned len = 0;
-  EVP_Digest(data.data(), data.size(), bytes(out), &len, EVP_sha256(), nullptr);
-  return out;
-}
 
 }  // namespace
 
@@ -130,7 +101,7 @@ secret_box secret_box::from_key_file(const std::filesystem::path& file, bool cre
   while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ')) {
     text.pop_back();
   }
-  auto key = text.size() == 64 ? from_hex(text) : std::nullopt;
+  auto key = text.size() == 64 ? hex_decode(text) : std::nullopt;
   if (!key) {
     throw secret_key_error("the secrets key file " + file.string() +
                            " must hold 64 hex digits (openssl rand -hex 32)");
@@ -173,7 +144,7 @@ std::optional<std::string> secret_box::open(std::string_view sealed,
   if (key_id_of(sealed) != key_id_) {
     return std::nullopt;
   }
-  auto blob = from_hex(sealed.substr(prefix.size() + key_id_.size() + 1));
+  auto blob = hex_decode(sealed.substr(prefix.size() + key_id_.size() + 1));
   if (!blob || blob->size() < nonce_size + tag_size) {
     return std::nullopt;
   }

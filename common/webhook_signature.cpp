@@ -75,6 +75,8 @@ std::string hmac_sha256_parts(std::string_view key, std::initializer_list<std::s
   return out;
 }
 
+}  // namespace
+
 std::string sha256(std::string_view data) {
   std::string out(sha256_size, '\0');
   unsigned int len = 0;
@@ -86,7 +88,7 @@ std::string sha256(std::string_view data) {
   return out;
 }
 
-int hex_value(char c) {
+static int hex_value(char c) {
   if (c >= '0' && c <= '9') {
     return c - '0';
   }
@@ -114,6 +116,8 @@ std::optional<std::string> hex_decode(std::string_view hex) {
   }
   return out;
 }
+
+namespace {
 
 // Strict standard base64 (padded, no whitespace).
 std::optional<std::string> base64_decode(std::string_view text) {

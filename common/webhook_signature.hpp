@@ -4,6 +4,7 @@
 // Every comparison of secret material is constant-time.
 
 #include <chrono>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -12,6 +13,10 @@ namespace kiwi {
 // Raw 32-byte HMAC-SHA256 of data under key.
 std::string hmac_sha256(std::string_view key, std::string_view data);
 std::string to_hex(std::string_view bytes);
+// Raw 32-byte SHA-256 of data.
+std::string sha256(std::string_view data);
+// Bytes of an even-length hex string (either case); nullopt if it is not one.
+std::optional<std::string> hex_decode(std::string_view hex);
 std::string base64_encode(std::string_view bytes);
 
 // Constant-time equality (length may leak; content does not).
