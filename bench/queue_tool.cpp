@@ -63,6 +63,8 @@ enqueue_request noop_job(const options& o, const service_config* svc) {
   r.fields = {{"service", o.service},     {"kind", "noop"},
               {"trigger", "bench"},       {"ref", o.ref},
               {"sha", ""},                {"noop_ms", std::to_string(o.noop_ms)},
+              {"first_stage", "noop"},
+              {"first_message", "no-op stage (" + std::to_string(o.noop_ms) + " ms)"},
               {"enqueued_us", std::to_string(micros_now())}};
   r.queued_event.type = event_type::build_queued;
   r.queued_event.build_id = r.build_id;

@@ -22,13 +22,13 @@ local function store_event(b, seq, ev, svc)
   redis.call('PUBLISH', 'kiwi:events:' .. svc, ev)
 end
 -- An event decided here (same fields and order as common/build_event.cpp).
-local function emit(id, etype, status, message, ts)
+local function emit(id, etype, status, message, ts, stage)
   local b = P .. 'build:' .. id
   local f = redis.call('HMGET', b, 'service', 'ref', 'sha')
   local seq = redis.call('HINCRBY', b, 'seq', 1)
   local ev = '{"v":1,"type":' .. jstr(etype) .. ',"build_id":' .. jstr(id) ..
              ',"service":' .. jstr(f[1]) .. ',"ref":' .. jstr(f[2]) .. ',"sha":' .. jstr(f[3]) ..
-             ',"stage":"","status":' .. jstr(status) .. ',"ts":' .. jstr(ts) ..
+             ',"stage":' .. jstr(stage) .. ',"status":' .. jstr(status) .. ',"ts":' .. jstr(ts) ..
              ',"message":' .. jstr(message) .. ',"seq":' .. seq .. '}'
   store_event(b, seq, ev, f[1] or '')
 end
@@ -161,6 +161,7 @@ local function claim_builds(worker, now, lease_ms, max, ts, max_attempts, fetch_
   end
   local out = {}
   local leases = {}
+  local started_us = nil  -- Redis' clock, read once per claim
   -- Bounded work per claim: services found at their limit leave the ring as they are visited.
   local budget = 2 * max + 16
   while #out < max and budget > 0 do
@@ -184,8 +185,22 @@ local function claim_builds(worker, now, lease_ms, max, ts, max_attempts, fetch_
       for _, id in ipairs(ids) do
         local b = P .. 'build:' .. id
         local lease = redis.call('HINCRBY', b, 'lease', 1)
-        redis.call('HSET', b, 'status', 'running', 'worker', worker, 'claimed_at', now)
-        out[#out + 1] = {id, lease, redis.call('HGETALL', b)}
+        -- The job's first stage starts with the claim (one round trip less per job) when the
+        -- enqueuer named it: stage.started is stored and published here.
+        local first = redis.call('HMGET', b, 'first_stage', 'first_message')
+        if first[1] then
+          if not started_us then
+            local t = redis.call('TIME')
+            started_us = t[1] .. string.format('%06d', tonumber(t[2]))
+          end
+          redis.call('HSET', b, 'status', 'running', 'worker', worker, 'claimed_at', now,
+                     'stage', first[1], 'started_at', now, 'started_us', started_us,
+                     'stage.' .. first[1] .. '.started_at', now)
+          emit(id, 'stage.started', 'running', first[2] or '', ts, first[1])
+        else
+          redis.call('HSET', b, 'status', 'running', 'worker', worker, 'claimed_at', now)
+        end
+        out[#out + 1] = {id, lease, redis.call('HGETALL', b), first[1] and 1 or 0}
         leases[#leases + 1] = now + lease_ms
         leases[#leases + 1] = id
       end
@@ -420,7 +435,7 @@ asio::awaitable<std::pair<boost::system::error_code, enqueue_outcome>> job_queue
 std::vector<claimed_job> decode_claims(const redis_value& reply) {
   std::vector<claimed_job> jobs;
   for (const auto& entry : reply.elements) {
-    if (entry.elements.size() != 3) {
+    if (entry.elements.size() < 3) {
       continue;
     }
     claimed_job job;
@@ -430,6 +445,7 @@ std::vector<claimed_job> decode_claims(const redis_value& reply) {
     for (std::size_t i = 0; i + 1 < kv.size(); i += 2) {
       job.fields.emplace_back(kv[i].str, kv[i + 1].str);
     }
+    job.stage_started = entry.elements.size() > 3 && entry.elements[3].integer == 1;
     if (const std::string* a = job.field("attempts")) {
       job.attempts = static_cast<unsigned>(std::strtoul(a->c_str(), nullptr, 10));
     }

@@ -34,6 +34,7 @@ struct enqueue_request {
   std::string delivery_id;   // redelivery guard key; unique per webhook delivery
   std::string service;
   field_list fields;         // stored in the build record: kind, ref, sha, branch, ...
+                             // and first_stage/first_message: the claim starts that stage
   build_event queued_event;  // build.queued; its ref is the "latest push wins" group
   bool cancel_superseded = true;
   unsigned max_concurrent_builds = 1;
@@ -51,6 +52,9 @@ struct claimed_job {
   std::string build_id;
   std::string lease;       // fencing token: the build's claim counter when it was claimed
   unsigned attempts = 0;   // tries that already ended in a transient failure or a lost worker
+  // The claim already started the first stage (fields first_stage/first_message at enqueue):
+  // its stage.started is stored; the worker goes straight to work.
+  bool stage_started = false;
   field_list fields;       // the build record
   const std::string* field(std::string_view name) const;
   std::string field_or(std::string_view name, std::string fallback = {}) const;

@@ -682,7 +682,9 @@ class api_handler {
     job.fields = {{"service", s.name},  {"kind", "push"},        {"trigger", "manual"},
                   {"provider", "api"},  {"ref", "refs/heads/" + branch},
                   {"sha", sha},         {"branch", branch},      {"tag", ""},
-                  {"pusher", "api"},    {"commit_message", ""}};
+                  {"pusher", "api"},    {"commit_message", ""},
+                  {"first_stage", "clone"},
+                  {"first_message", "cloning refs/heads/" + branch + " at " + sha.substr(0, 12)}};
     job.queued_event.type = event_type::build_queued;
     job.queued_event.build_id = job.build_id;
     job.queued_event.service = s.name;

@@ -88,7 +88,10 @@ webhook_decision decide_push(git_provider provider, const service_config& servic
                 {"branch", push.branch},
                 {"tag", push.tag},
                 {"pusher", push.pusher},
-                {"commit_message", push.head_message}};
+                {"commit_message", push.head_message},
+                // The claim starts the clone stage (job_queue: one round trip less per job).
+                {"first_stage", "clone"},
+                {"first_message", "cloning " + push.ref + " at " + push.after.substr(0, 12)}};
   job.queued_event.type = event_type::build_queued;
   job.queued_event.build_id = job.build_id;
   job.queued_event.service = service.name;

@@ -226,6 +226,11 @@ asio::awaitable<void> job_runner::fail_permanently(const claimed_job& job, const
   spdlog::warn("build {} ({}) failed: {}", job.build_id, base.service, message);
   job_result r;
   r.outcome = dead_letter ? job_outcome::dead_letter : job_outcome::failed;
+  if (job.stage_started) {  // the claim started the first stage: it fails with the build
+    const std::string stage = job.field_or("first_stage");
+    r.stage_event = make_event(base, event_type::stage_failed, stage, "failed", message);
+    r.fields = stage_finished_fields(stage, "failed");
+  }
   r.final_event = make_event(base, event_type::build_failed, "", "failed", message);
   r.error = std::move(message);
   co_await finish(job, r, control);
@@ -262,7 +267,7 @@ asio::awaitable<void> job_runner::run_noop(const claimed_job& job, const build_e
   const build_event started = make_event(base, event_type::stage_started, "noop", "running",
                                          "no-op stage (" + std::to_string(ms.count()) + " ms)");
   const field_list started_fields = stage_started_fields("noop");
-  if (!co_await record(job, started, started_fields)) {
+  if (!job.stage_started && !co_await record(job, started, started_fields)) {
     co_return;
   }
   // Sleeps in slices so that a cancel request is seen promptly.
@@ -322,7 +327,7 @@ asio::awaitable<void> job_runner::run_push(const claimed_job& job, const build_e
       make_event(base, event_type::stage_started, "clone", "running",
                  "cloning " + base.ref + " at " + base.sha.substr(0, 12));
   const field_list started_fields = stage_started_fields("clone");
-  if (!co_await record(job, started_event, started_fields)) {
+  if (!job.stage_started && !co_await record(job, started_event, started_fields)) {
     co_return;
   }
 
