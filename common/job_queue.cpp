@@ -358,6 +358,28 @@ const lua_script cancel_script = make_script(R"lua(
 return cancel_build(ARGV[1], 'cancelled', ARGV[2], ARGV[3], ARGV[4])
 )lua");
 
+// KEYS: dead-letter stream
+// ARGV: entry id, now ms, ts, message
+// Returns the build id, or '' when there is no such entry or its build no longer is dead.
+const lua_script requeue_dead_script = make_script(R"lua(
+local entry = redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1])
+if #entry == 0 then return '' end
+local kv, id = entry[1][2], nil
+for i = 1, #kv - 1, 2 do if kv[i] == 'build' then id = kv[i + 1] end end
+redis.call('XDEL', KEYS[1], ARGV[1])
+if not id then return '' end
+local b = P .. 'build:' .. id
+local f = redis.call('HMGET', b, 'service', 'status', 'dead_letter')
+if not f[1] or f[2] ~= 'failed' or f[3] ~= '1' then return '' end
+redis.call('HSET', b, 'status', 'queued', 'attempts', 0, 'dead_letter', '0', 'error', '',
+           'worker', '')
+redis.call('RPUSH', P .. 'svc:' .. f[1] .. ':waiting', id)
+mark_ready(f[1])
+count('requeued')
+emit(id, 'build.requeued', 'queued', ARGV[4], ARGV[3])
+return id
+)lua");
+
 std::string now_millis_text() {
   return std::to_string(unix_millis(std::chrono::system_clock::now()));
 }
@@ -569,6 +591,16 @@ asio::awaitable<std::pair<boost::system::error_code, std::string>> job_queue::ca
   std::vector<std::string> a{build_id, std::to_string(unix_millis(now)), format_timestamp(now),
                              message};
   auto r = co_await redis_.eval(cancel_script, k, a, timeout_);
+  co_return std::pair{r.ec, r.value.as_string().value_or("")};
+}
+
+asio::awaitable<std::pair<boost::system::error_code, std::string>> job_queue::requeue_dead(
+    const std::string& entry_id, const std::string& message) {
+  auto now = std::chrono::system_clock::now();
+  std::vector<std::string> k{keys::dead_letters()};
+  std::vector<std::string> a{entry_id, std::to_string(unix_millis(now)), format_timestamp(now),
+                             message};
+  auto r = co_await redis_.eval(requeue_dead_script, k, a, timeout_);
   co_return std::pair{r.ec, r.value.as_string().value_or("")};
 }
 

@@ -145,6 +145,12 @@ class job_queue {
   boost::asio::awaitable<std::pair<boost::system::error_code, std::string>> cancel(
       const std::string& build_id, const std::string& message);
 
+  // Puts a dead-lettered build (by its dead-letter entry id) back at the end of its service's
+  // queue with its attempts reset, and removes the entry. Returns the build id, or "" when the
+  // entry does not exist (or its build is no longer a dead letter).
+  boost::asio::awaitable<std::pair<boost::system::error_code, std::string>> requeue_dead(
+      const std::string& entry_id, const std::string& message);
+
   // Publishes each service's max_concurrent_builds for the claim script (workers do this at
   // start and every 30 s, so a flushed Redis regains them; absent means 1).
   boost::asio::awaitable<boost::system::error_code> set_service_limits(

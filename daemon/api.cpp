@@ -312,6 +312,8 @@ class api_handler {
          [](h& x, const route& r) { return x.cancel_build(r.parts[1]); }},
         {"GET", "/queue", [](h& x, const route&) { return x.queue_stats(); }},
         {"GET", "/dead-letters", [](h& x, const route& r) { return x.dead_letters(r); }},
+        {"POST", "/dead-letters/{id}/requeue",
+         [](h& x, const route& r) { return x.requeue_dead(r.parts[1]); }},
         {"GET", "/registries",
          [](h& x, const route&) { return x.list_simple(resource_kind::registry); }},
         {"POST", "/registries",
@@ -767,6 +769,18 @@ class api_handler {
       items.push_back(item);
     }
     co_return ok(req_, json{{"items", items}});
+  }
+
+  asio::awaitable<http_response> requeue_dead(const std::string& entry) {
+    require_role(role_, api_role::admin);
+    const std::string message = "requeued from the dead-letter stream through the API";
+    auto [ec, build] = co_await ctx_.queue.requeue_dead(entry, message);
+    check(ec);
+    if (build.empty()) {
+      throw api_error{404, "no dead letter " + entry + " (ids come from GET /dead-letters)", ""};
+    }
+    spdlog::info("api: build {} requeued from the dead-letter stream", build);
+    co_return ok(req_, json{{"build_id", build}, {"status", "queued"}}, 202);
   }
 
   // --- registries and runtimes -----------------------------------------------------------

@@ -638,6 +638,20 @@ def test_dead_letters_show_a_build_that_ran_out_of_attempts(env):
     assert item["ts"]
     status, queue = kiwi.api("GET", "/queue", token=admin)
     assert status == 200 and queue["dead_letters"] == 1, queue
+    # Requeue (admin only): the build runs again with its attempts reset, the entry is gone.
+    developer = make_token(kiwi, admin, "dev-bot", "developer")
+    status, body = kiwi.api("POST", f"/dead-letters/{item['id']}/requeue", token=developer)
+    assert status == 403, body
+    status, body = kiwi.api("POST", f"/dead-letters/{item['id']}/requeue", token=admin)
+    assert status == 202 and body == {"build_id": build_id, "status": "queued"}, body
+    events.until(lambda e: e["build_id"] == build_id and e["type"] == "build.requeued",
+                 timeout=10)
+    events.until(lambda e: e["build_id"] == build_id and e["type"] == "build.failed",
+                 timeout=30)
+    status, body = kiwi.api("POST", f"/dead-letters/{item['id']}/requeue", token=admin)
+    assert status == 404, body
+    status, dead = kiwi.api("GET", "/dead-letters?limit=5", token=admin)
+    assert len(dead["items"]) == 1 and dead["items"][0]["id"] != item["id"], dead
     events.close()
 
 

@@ -295,3 +295,23 @@ TEST_CASE("a build superseded while its last stage ran does not end succeeded") 
   CHECK(flat.find("superseded 1") != std::string::npos);
   CHECK(flat.find("succeeded") == std::string::npos);
 }
+
+TEST_CASE("a dead letter can be requeued once, with its attempts reset") {
+  queue_fixture f;
+  auto id = f.enqueue("a", "refs/heads/main");
+  auto job = f.claim(1, 60s, 1);
+  REQUIRE(job.size() == 1);
+  f.finish(job[0], kiwi::job_outcome::dead_letter);
+  CHECK(f.field(id, "status") == "failed");
+  auto dead = f.command(kiwi::redis_args("XRANGE", kiwi::keys::dead_letters(), "-", "+"));
+  REQUIRE(dead.elements.size() == 1);
+  const std::string entry = dead.elements[0].elements[0].str;
+  const std::string why = "try again";
+  CHECK(f.run(f.queue.requeue_dead(entry, why)).second == id);
+  CHECK(f.field(id, "status") == "queued");
+  CHECK(f.field(id, "attempts") == "0");
+  CHECK(f.command(kiwi::redis_args("XLEN", kiwi::keys::dead_letters())).integer == 0);
+  CHECK(f.run(f.queue.requeue_dead(entry, why)).second.empty());  // once
+  auto again = f.claim(1);
+  REQUIRE(ids(again) == std::vector<std::string>{id});
+}
