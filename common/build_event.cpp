@@ -5,10 +5,7 @@
 #include <fmt/format.h>
 
 namespace kiwi {
-namespace {
 
-// Appends s as a JSON string. Control characters are escaped; invalid UTF-8 becomes U+FFFD,
-// so an event is always valid JSON whatever a commit message or log line holds.
 void append_json_string(std::string& out, std::string_view s) {
   out += '"';
   std::size_t i = 0;
@@ -52,6 +49,8 @@ void append_json_string(std::string& out, std::string_view s) {
   }
   out += '"';
 }
+
+namespace {
 
 void append_field(std::string& out, std::string_view key, std::string_view value) {
   out += ",\"";

@@ -43,6 +43,10 @@ std::string event_json_prefix(const build_event& e);
 // The complete event for a given seq (what the storing script produces).
 std::string event_json(const build_event& e, long long seq);
 
+// Appends s as a JSON string literal: control characters escaped, invalid UTF-8 replaced by
+// U+FFFD, so the result is valid JSON whatever s holds.
+void append_json_string(std::string& out, std::string_view s);
+
 // RFC 3339 UTC with milliseconds: 2026-11-28T16:08:34.123Z
 std::string format_timestamp(std::chrono::system_clock::time_point t);
 long long unix_millis(std::chrono::system_clock::time_point t);

@@ -36,6 +36,15 @@ parse_context stored_context() {
 }
 
 template <class R, class Parse>
+std::optional<R> parse_one(const resource_store& store, resource_kind kind,
+                           const std::optional<std::string>& doc, Parse parse) {
+  if (!doc) {
+    return std::nullopt;
+  }
+  return parse(store.unseal(kind, *doc), stored_context());
+}
+
+template <class R, class Parse>
 std::vector<R> parse_all(const resource_store& store, resource_kind kind,
                          const std::vector<std::string>& docs, Parse parse) {
   std::vector<R> out;
@@ -124,6 +133,16 @@ asio::awaitable<resource_store::result<std::vector<std::string>>> resource_store
   co_return std::pair{r.ec, docs};
 }
 
+asio::awaitable<resource_store::result<std::vector<std::string>>> resource_store::names(
+    resource_kind kind) {
+  auto r = co_await redis_.command(redis_args("HKEYS", keys::resources(plural(kind))), timeout_);
+  std::vector<std::string> out;
+  for (const auto& e : r.value.elements) {
+    out.push_back(e.str);
+  }
+  co_return std::pair{r.ec, out};
+}
+
 asio::awaitable<resource_store::result<bool>> resource_store::put_doc(resource_kind kind,
                                                                       const std::string& name,
                                                                       json doc, bool create) {
@@ -144,11 +163,7 @@ asio::awaitable<resource_store::result<bool>> resource_store::remove(resource_ki
 asio::awaitable<resource_store::result<std::optional<service_config>>> resource_store::service(
     const std::string& name) {
   auto [ec, doc] = co_await get_doc(resource_kind::service, name);
-  std::optional<service_config> out;
-  if (!ec && doc) {
-    out = parse_service(unseal(resource_kind::service, *doc), stored_context());
-  }
-  co_return std::pair{ec, out};
+  co_return std::pair{ec, parse_one<service_config>(*this, resource_kind::service, doc, parse_service)};
 }
 
 asio::awaitable<resource_store::result<std::vector<service_config>>> resource_store::services() {
@@ -160,11 +175,7 @@ asio::awaitable<resource_store::result<std::vector<service_config>>> resource_st
 asio::awaitable<resource_store::result<std::optional<registry_config>>> resource_store::registry(
     const std::string& name) {
   auto [ec, doc] = co_await get_doc(resource_kind::registry, name);
-  std::optional<registry_config> out;
-  if (!ec && doc) {
-    out = parse_registry(unseal(resource_kind::registry, *doc), stored_context());
-  }
-  co_return std::pair{ec, out};
+  co_return std::pair{ec, parse_one<registry_config>(*this, resource_kind::registry, doc, parse_registry)};
 }
 
 asio::awaitable<resource_store::result<std::vector<registry_config>>>
@@ -177,11 +188,7 @@ resource_store::registries() {
 asio::awaitable<resource_store::result<std::optional<runtime_config>>> resource_store::runtime(
     const std::string& name) {
   auto [ec, doc] = co_await get_doc(resource_kind::runtime, name);
-  std::optional<runtime_config> out;
-  if (!ec && doc) {
-    out = parse_runtime(unseal(resource_kind::runtime, *doc), stored_context());
-  }
-  co_return std::pair{ec, out};
+  co_return std::pair{ec, parse_one<runtime_config>(*this, resource_kind::runtime, doc, parse_runtime)};
 }
 
 asio::awaitable<resource_store::result<std::vector<runtime_config>>> resource_store::runtimes() {

@@ -36,6 +36,9 @@ class resource_store {
   boost::asio::awaitable<result<std::optional<runtime_config>>> runtime(const std::string& name);
   boost::asio::awaitable<result<std::vector<runtime_config>>> runtimes();
 
+  // Names of the stored resources of a kind (no secret is opened).
+  boost::asio::awaitable<result<std::vector<std::string>>> names(resource_kind kind);
+
   // create: fails with false when the name exists. replace: creates or overwrites.
   boost::asio::awaitable<result<bool>> put(const service_config& s, bool create);
   boost::asio::awaitable<result<bool>> put(const registry_config& r, bool create);

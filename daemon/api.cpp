@@ -737,11 +737,9 @@ class api_handler {
                                             ctx_.config.redis_timeout);
     check(dead.ec);
     j["dead_letters"] = dead.value.integer;
-    auto [ec, stored] = co_await ctx_.store.services();
+    auto [ec, names] = co_await ctx_.store.names(resource_kind::service);
     check(ec);
-    std::vector<std::string> names;
     for (const auto& s : ctx_.config.services) names.push_back(s.name);
-    for (const auto& s : stored) names.push_back(s.name);
     for (const auto& name : names) {
       auto n = co_await ctx_.redis.command(redis_args("LLEN", keys::service_waiting(name)),
                                            ctx_.config.redis_timeout);

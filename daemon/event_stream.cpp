@@ -5,7 +5,6 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/verb.hpp>
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include "common/redis_keys.hpp"
@@ -47,6 +46,19 @@ bool valid_stream_id(std::string_view id) {
   };
   return dash == std::string_view::npos ? digits(id)
                                         : digits(id.substr(0, dash)) && digits(id.substr(dash + 1));
+}
+
+// Every stored event starts {"v":1,"type":"<type>",... (build_event.cpp and the queue's Lua
+// write it so): the type is read without parsing the whole event.
+std::string_view event_type_of(std::string_view event) {
+  constexpr std::string_view key = R"("type":")";
+  auto at = event.find(key);
+  if (at == std::string_view::npos) {
+    return {};
+  }
+  at += key.size();
+  auto end = event.find('"', at);
+  return end == std::string_view::npos ? std::string_view() : event.substr(at, end - at);
 }
 
 bool is_final(std::string_view type) {
@@ -179,8 +191,7 @@ asio::awaitable<void> serve_event_stream(beast::tcp_stream& stream, const http_r
           if (kv[i].str != "event") {
             continue;
           }
-          auto event = nlohmann::json::parse(kv[i + 1].str, nullptr, false);
-          const std::string type = event.is_object() ? event.value("type", "") : "";
+          const std::string_view type = event_type_of(kv[i + 1].str);
           frames += sse_frame(from, type, kv[i + 1].str);
           done = done || (!build_id.empty() && is_final(type));
         }

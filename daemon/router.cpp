@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "common/build_event.hpp"
 #include "common/redis_keys.hpp"
 #include "daemon/webhook_intake.hpp"
 
@@ -23,26 +24,6 @@ http_response method_not_allowed(const http_request& req, std::string_view allow
                                 " is not allowed here; use " + std::string(allowed));
   res.set(http::field::allow, allowed);
   return res;
-}
-
-// `value` appended as a JSON string literal.
-void append_json_string(std::string& out, std::string_view value) {
-  static constexpr char hex[] = "0123456789abcdef";
-  out += '"';
-  for (char c : value) {
-    auto u = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (u < 0x20) {
-      out += "\\u00";
-      out += hex[u >> 4];
-      out += hex[u & 0xf];
-    } else {
-      out += c;
-    }
-  }
-  out += '"';
 }
 
 // {"build_id":...,"number":...,"status":...}, the answer to every accepted webhook, written
