@@ -7,9 +7,12 @@
 
 #include <nlohmann/json.hpp>
 
-#include "cli/http_client.hpp"
+#include "common/http_client.hpp"
 
 namespace kiwi::cli {
+
+// kiwid could not be reached (exit code 4).
+using unreachable_error = kiwi::http_unreachable;
 
 struct api_reply {
   unsigned status = 0;

@@ -211,7 +211,8 @@ int follow_build(command_env& env, const std::string& id, bool follow) {
     backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
     if (std::chrono::steady_clock::now() - last_contact > reconnect_give_up) {
       throw unreachable_error("lost the event stream of build " + id + " at " +
-                              api.http().where().url + " for over a minute");
+                                  api.http().where().url + " for over a minute",
+                              unreachable_error::step::transfer, true);
     }
   }
   return *outcome;

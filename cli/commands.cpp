@@ -110,8 +110,8 @@ api_client& command_env::api() {
     if (url.empty()) {
       url = env_or("KIWI_URL", default_url);
     }
-    auto where = parse_endpoint(url);
-    if (!where) {
+    auto where = parse_http_endpoint(url);
+    if (!where || !where->socket_path.empty()) {
       throw usage_error("\"" + url + "\" is not a kiwid URL such as http://127.0.0.1:8080");
     }
     std::string token;
@@ -122,7 +122,18 @@ api_client& command_env::api() {
     } else if (const char* f = std::getenv("KIWI_TOKEN_FILE"); f != nullptr && *f != '\0') {
       token = trim(read_text_file(f, "KIWI_TOKEN_FILE"));
     }
-    http_ = std::make_unique<http_client>(std::move(*where), std::move(token));
+    http_options options;
+    options.peer = "kiwid";
+    options.hint = "is it running? (KIWI_URL sets where kiwictl looks)";
+    options.tls_hint = "KIWI_CA_FILE names the CA that signed kiwid's certificate";
+    options.user_agent = "kiwictl/0.1";
+    if (const char* ca = std::getenv("KIWI_CA_FILE"); ca != nullptr && *ca != '\0') {
+      options.tls.ca_file = ca;
+    }
+    http_ = std::make_unique<http_client>(std::move(*where), std::move(options));
+    if (!token.empty()) {
+      http_->set_default_headers({{"Authorization", "Bearer " + token}});
+    }
     api_ = std::make_unique<api_client>(*http_);
   }
   return *api_;

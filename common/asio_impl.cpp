@@ -1,4 +1,5 @@
-// The one translation unit that compiles Boost.Asio and Boost.Beast (separate compilation keeps
-// their heavy implementation out of every other file).
+// The one translation unit that compiles Boost.Asio (with its TLS support) and Boost.Beast
+// (separate compilation keeps their heavy implementation out of every other file).
 #include <boost/asio/impl/src.hpp>
+#include <boost/asio/ssl/impl/src.hpp>
 #include <boost/beast/src.hpp>
