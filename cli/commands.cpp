@@ -403,11 +403,19 @@ int webhook_command(command_env& env, const std::vector<std::string>& all) {
     return 0;
   }
   if (verb == "install" || verb == "rotate") {
-    arguments a = env.parse(args, {});
+    arguments a = verb == "install" ? env.parse(args, {{"provider", true}, {"api-url", true}})
+                                    : env.parse(args, {});
     const std::string name = one_name(a, "service name");
     const std::string path = "/services/" + segment(name) +
                              (verb == "install" ? "/webhook/install" : "/webhook/rotate-secret");
-    api_reply r = env.api().post(path, json::object());
+    json body = json::object();
+    if (auto provider = a.get("provider")) {
+      body["provider"] = *provider;
+    }
+    if (auto api_url = a.get("api-url")) {
+      body["api_url"] = *api_url;
+    }
+    api_reply r = env.api().post(path, body);
     if (env.printed_json(r)) {
       return 0;
     }

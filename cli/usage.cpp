@@ -121,7 +121,10 @@ constexpr std::string_view runtime_usage =
 constexpr std::string_view webhook_usage =
     R"(usage:
   kiwictl webhook show NAME      payload URLs, events and steps (the secret with an admin token)
-  kiwictl webhook install NAME   create the webhook on GitHub/GitLab through kiwid
+  kiwictl webhook install NAME [--provider github|gitlab] [--api-url URL]
+                                 create (or update) the webhook on GitHub/GitLab through kiwid
+                                 with the service's token; --provider/--api-url for hosts
+                                 kiwid cannot recognise (GitHub Enterprise, self-hosted GitLab)
   kiwictl webhook rotate NAME    a new webhook secret (shown once)
 )";
 

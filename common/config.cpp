@@ -253,7 +253,7 @@ kiwi_config parse_config_fields(std::string_view json_text, const std::filesyste
     }
     reject_unknown(*w, "worker",
                    {"concurrency", "blocking_threads", "clone_timeout_s", "keep_workspaces",
-                    "drain_timeout_ms"});
+                    "drain_timeout_ms", "build_timeout_s", "max_log_lines", "storage_driver"});
     c.worker.concurrency =
         static_cast<unsigned>(get_uint(*w, "concurrency", "worker.concurrency", 4, 1, 1024));
     c.worker.blocking_threads = static_cast<unsigned>(
@@ -263,6 +263,15 @@ kiwi_config parse_config_fields(std::string_view json_text, const std::filesyste
     c.worker.keep_workspaces = get_bool(*w, "keep_workspaces", "worker.keep_workspaces", false);
     c.worker.drain_timeout = std::chrono::milliseconds(
         get_uint(*w, "drain_timeout_ms", "worker.drain_timeout_ms", 30'000, 0, 3'600'000));
+    c.worker.build_timeout = std::chrono::seconds(
+        get_uint(*w, "build_timeout_s", "worker.build_timeout_s", 1800, 10, 24 * 3600));
+    c.worker.max_log_lines = static_cast<unsigned>(
+        get_uint(*w, "max_log_lines", "worker.max_log_lines", 5000, 100, 9000));
+    c.worker.storage_driver =
+        get_string(*w, "storage_driver", "worker.storage_driver", false, "overlay");
+    if (c.worker.storage_driver != "overlay" && c.worker.storage_driver != "vfs") {
+      fail("worker.storage_driver", "must be overlay or vfs");
+    }
   }
 
   if (const json* q = member(root, "queue")) {

@@ -44,6 +44,11 @@ struct worker_config {
   bool keep_workspaces = false;
   // SIGTERM: how long running stages may go on before their jobs are handed back.
   std::chrono::milliseconds drain_timeout{30'000};
+  std::chrono::seconds build_timeout{1800};  // the build stage's deadline (build and push)
+  // stage.log lines stored per build (a build's event stream holds ~10,000 entries); the rest
+  // is dropped after one truncation line, and a failure still carries the last 20 lines.
+  unsigned max_log_lines = 5000;
+  std::string storage_driver = "overlay";  // buildah's: overlay, or vfs where overlay fails
 };
 
 // The reliable queue (docs/queue.md).

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -67,6 +68,7 @@ enum class error_kind {
   timeout,         // deadline passed, or the server could not be reached
   certificate,     // TLS certificate not trusted
   cancelled,       // the caller's cancel flag was set
+  host_key,        // the ssh server's host key is not in the service's ssh_known_hosts
   other
 };
 
@@ -80,6 +82,14 @@ inline constexpr std::string_view connection_timeout_message =
     "Connection timeout: check firewall settings and the git server status";
 inline constexpr std::string_view certificate_message_prefix =
     "TLS certificate verification failed: the git server's certificate is not trusted";
+// Over ssh, "Authentication failed" says what to fix about the key instead of the token.
+inline constexpr std::string_view ssh_key_missing_message =
+    "Authentication failed: the git server asks for an SSH key; set the service's ssh_key (an "
+    "ed25519 private key in OpenSSH format)";
+inline constexpr std::string_view ssh_key_rejected_message =
+    "Authentication failed: the git server rejected the SSH key; check that its public key is "
+    "registered with read access (e.g. as a deploy key) for the URL's user";
+inline constexpr std::string_view host_key_message_prefix = "SSH host key verification failed";
 
 class error : public std::runtime_error {
  public:
@@ -105,6 +115,10 @@ int check(int code);
 
 // Removes "user:password@" from URLs inside text.
 std::string scrub_credentials(std::string text);
+
+// What the user reads for an authentication failure: the ssh message recorded by remote_auth,
+// else the token message.
+std::string authentication_message(const error& e);
 
 // Deadline and cancel flag for the libgit2 network operations run on this thread while the
 // scope lives. Kiwi's socket stream enforces both on connect and on every read and write, so a
@@ -133,6 +147,58 @@ class transfer_scope {
  private:
   state state_;
   state* previous_;
+};
+
+// Who Kiwi is to a remote and who the remote must be, for one connection (clone stage,
+// connection test); its methods are what the libgit2 callbacks return. https: the token, as
+// `username`. ssh: the ed25519 key, as the URL's user (default "git"), from memory or, where
+// libgit2 cannot take it from memory, from a 0600 file in a private 0700 directory that lives
+// as long as this object. Each credential is offered once: libgit2 asks again after a
+// rejection, and the second request ends the transfer as an authentication failure. The ssh
+// server's host key must match a line of ssh_known_hosts when that is set; otherwise it is
+// accepted and reported (host_key()). Holds secrets: never log or copy it into messages.
+class remote_auth {
+ public:
+  struct settings {
+    std::string url;
+    std::string username;         // sent with the token
+    std::string token;            // empty: anonymous over https
+    std::string ssh_key;          // ed25519 private key (OpenSSH format); empty: none
+    std::string ssh_known_hosts;  // known_hosts lines; empty: accept any host key and report it
+    bool ssh_key_in_memory = true;  // false: always through the file (tests of the fallback)
+  };
+
+  explicit remote_auth(settings s);
+  ~remote_auth();
+  remote_auth(const remote_auth&) = delete;
+  remote_auth& operator=(const remote_auth&) = delete;
+
+  // git_credential_acquire_cb's work.
+  int credentials(git_credential** out, const char* username_from_url, unsigned int allowed);
+  // git_transport_certificate_check_cb's work; also a transfer_scope checkpoint.
+  int certificate_check(git_cert* cert, int valid, const char* host);
+
+  // "SHA256:..." of the ssh server's host key once seen, else empty.
+  const std::string& host_key() const noexcept { return host_key_; }
+  // "[host]:port ssh-ed25519 AAAA...": the ssh_known_hosts line that pins it (may be empty).
+  const std::string& host_key_line() const noexcept { return host_key_line_; }
+  // Whether host_key() was checked against ssh_known_hosts (else only reported).
+  bool host_key_pinned() const noexcept { return !settings_.ssh_known_hosts.empty(); }
+  // Where the key file was written when the fallback ran (tests check it is gone), else empty.
+  const std::filesystem::path& key_file() const noexcept { return key_file_; }
+  // text with the token and the key replaced by "***".
+  std::string scrub(std::string text) const;
+
+ private:
+  int ssh_key_credential(git_credential** out, const char* user, unsigned int allowed);
+  void remove_key_file() noexcept;
+
+  settings settings_;
+  int token_requests_ = 0;
+  int key_requests_ = 0;
+  std::string host_key_;
+  std::string host_key_line_;
+  std::filesystem::path key_file_;  // owned: removed with its directory by the destructor
 };
 
 }  // namespace kiwi::git

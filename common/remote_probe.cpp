@@ -1,45 +1,20 @@
 #include "common/remote_probe.hpp"
 
 #include <algorithm>
+#include <utility>
 
 #include "common/git.hpp"
 
 namespace kiwi {
 namespace {
 
-struct probe_context {
-  const probe_request& request;
-  int credential_requests = 0;
-};
-
-int on_credentials(git_credential** out, const char*, const char*, unsigned int allowed,
-                   void* payload) {
-  auto& ctx = *static_cast<probe_context*>(payload);
-  if (ctx.request.token.empty() || (allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT) == 0) {
-    return GIT_PASSTHROUGH;
-  }
-  if (++ctx.credential_requests > 1) {  // the server rejected it once: final
-    return git::transfer_scope::give_up(git::error_kind::authentication);
-  }
-  return git_credential_userpass_plaintext_new(out, ctx.request.username.c_str(),
-                                               ctx.request.token.c_str());
+int on_credentials(git_credential** out, const char* /*url*/, const char* username_from_url,
+                   unsigned int allowed, void* payload) {
+  return static_cast<git::remote_auth*>(payload)->credentials(out, username_from_url, allowed);
 }
 
-int on_certificate(git_cert*, int, const char*, void*) {
-  if (int stop = git::transfer_scope::checkpoint(); stop != 0) {
-    return stop;
-  }
-  return GIT_PASSTHROUGH;
-}
-
-std::string without(std::string text, const std::string& secret) {
-  if (secret.empty()) {
-    return text;
-  }
-  for (auto at = text.find(secret); at != std::string::npos; at = text.find(secret, at + 3)) {
-    text.replace(at, secret.size(), "***");
-  }
-  return text;
+int on_certificate(git_cert* cert, int valid, const char* host, void* payload) {
+  return static_cast<git::remote_auth*>(payload)->certificate_check(cert, valid, host);
 }
 
 }  // namespace
@@ -47,14 +22,20 @@ std::string without(std::string text, const std::string& secret) {
 probe_result probe_remote(const probe_request& request) {
   git::ensure_initialised();
   probe_result result;
+  git::remote_auth::settings settings;
+  settings.url = request.git_url;
+  settings.username = request.username;
+  settings.token = request.token;
+  settings.ssh_key = request.ssh_key;
+  settings.ssh_known_hosts = request.ssh_known_hosts;
+  git::remote_auth auth(std::move(settings));
   try {
     git::remote remote;
     git::check(git_remote_create_detached(git::out_ptr(remote), request.git_url.c_str()));
-    probe_context ctx{request};
     git_remote_callbacks callbacks = GIT_REMOTE_CALLBACKS_INIT;
     callbacks.credentials = &on_credentials;
     callbacks.certificate_check = &on_certificate;
-    callbacks.payload = &ctx;
+    callbacks.payload = &auth;
     git::transfer_scope scope(std::chrono::steady_clock::now() + request.timeout, nullptr);
     git::check(git_remote_connect(remote.get(), GIT_DIRECTION_FETCH, &callbacks, nullptr,
                                   nullptr));
@@ -82,11 +63,15 @@ probe_result probe_remote(const probe_request& request) {
     git_remote_disconnect(remote.get());
     result.ok = true;
   } catch (const git::error& e) {
-    const std::string detail = without(e.detail(), request.token);
+    const std::string detail = auth.scrub(e.detail());
     switch (e.kind()) {
       case git::error_kind::authentication:
-        result.error = git::authentication_failed_message;
+        result.error = git::authentication_message(e);
         result.error_kind = "authentication";
+        break;
+      case git::error_kind::host_key:
+        result.error = detail;
+        result.error_kind = "host_key";
         break;
       case git::error_kind::not_found:
         result.error = git::repository_not_found_message;
@@ -108,6 +93,8 @@ probe_result probe_remote(const probe_request& request) {
         break;
     }
   }
+  result.host_key = auth.host_key();
+  result.host_key_line = auth.host_key_line();
   return result;
 }
 

@@ -1,6 +1,8 @@
 #include "common/resources.hpp"
 
+#include "common/dockerfile.hpp"
 #include "common/json_fields.hpp"
+#include "common/ssh_known_hosts.hpp"
 
 namespace kiwi {
 namespace {
@@ -56,12 +58,16 @@ dockerfile_config parse_dockerfile(const json& j) {
   } else if (d.mode == "wizard") {
     d.language = get_string(j, "language", "dockerfile.language", false);
     d.framework = get_string(j, "framework", "dockerfile.framework", false);
-    if (!d.language.empty() && d.language != "node" && d.language != "python" &&
-        d.language != "java" && d.language != "go") {
-      fail("dockerfile.language", "must be node, python, java or go (or absent: detected)");
+    if (auto problem = check_wizard_choice(d.language, d.framework)) {
+      fail(problem->field, problem->message);
+    }
+  } else if (d.mode == "none") {
+    // Clone only: no image is built (a service whose pipeline ends at the checkout).
+    if (member(j, "path") || member(j, "language")) {
+      fail("dockerfile.mode", "mode none takes no path or language");
     }
   } else {
-    fail("dockerfile.mode", "must be auto, path or wizard");
+    fail("dockerfile.mode", "must be auto, path, wizard or none");
   }
   return d;
 }
@@ -81,42 +87,13 @@ bool is_dns1123_label(std::string_view name) {
   return alnum(name.front()) && alnum(name.back());
 }
 
-std::string check_tag_rule(std::string_view rule) {
-  if (rule.empty()) {
-    return "must not be empty (e.g. ${BRANCH}-${SHORT_SHA})";
-  }
-  for (std::size_t i = 0; i < rule.size(); ++i) {
-    if (rule[i] != '$') {
-      continue;
-    }
-    if (i + 1 >= rule.size() || rule[i + 1] != '{') {
-      return "a '$' must start a variable such as ${SHORT_SHA}";
-    }
-    auto end = rule.find('}', i);
-    if (end == std::string_view::npos) {
-      return "\"" + std::string(rule.substr(i)) + "\" is missing its closing '}'";
-    }
-    std::string_view name = rule.substr(i + 2, end - i - 2);
-    bool known = false;
-    for (auto v : tag_variables) {
-      known = known || v == name;
-    }
-    if (!known) {
-      return "unknown variable ${" + std::string(name) +
-             "}; use BRANCH, SHORT_SHA, SHA, TAG, BUILD_NUMBER, TIMESTAMP or SERVICE";
-    }
-    i = end;
-  }
-  return {};
-}
-
 service_config parse_service(const json& j, const parse_context& ctx) {
   if (!j.is_object()) {
     fail("", "a service must be a JSON object");
   }
   reject_unknown(j, "",
                  {"name", "git_url", "branch", "token", "token_file", "ssh_key", "ssh_key_file",
-                  "git_username", "webhook_secret", "build_tags", "cancel_superseded",
+                  "ssh_known_hosts", "git_username", "webhook_secret", "build_tags", "cancel_superseded",
                   "max_concurrent_builds", "dockerfile", "registry", "image", "tag_rule",
                   "build_runtime"});
   service_config s;
@@ -158,6 +135,15 @@ service_config parse_service(const json& j, const parse_context& ctx) {
   if (!s.ssh_key.empty() && s.ssh_key.find("BEGIN OPENSSH PRIVATE KEY") == std::string::npos) {
     fail("ssh_key", "must be an ed25519 private key in OpenSSH format "
                     "(ssh-keygen -t ed25519 -f key; paste the contents of key)");
+  }
+  s.ssh_known_hosts = get_string(j, "ssh_known_hosts", "ssh_known_hosts", false);
+  if (!s.ssh_known_hosts.empty()) {
+    if (!has_scheme(s.git_url, "ssh://")) {
+      fail("ssh_known_hosts", "pins an SSH server's host key: it needs an ssh:// git_url");
+    }
+    if (auto problem = ssh::check_known_hosts(s.ssh_known_hosts); !problem.empty()) {
+      fail("ssh_known_hosts", problem);
+    }
   }
   s.git_username = get_string(j, "git_username", "git_username", false);
   if (s.git_username.empty()) {
@@ -328,6 +314,9 @@ json to_json(const service_config& s, bool include_secrets) {
     if (!value->empty()) {
       j[key] = secret(*value, include_secrets);
     }
+  }
+  if (!s.ssh_known_hosts.empty()) {
+    j["ssh_known_hosts"] = s.ssh_known_hosts;  // public keys: shown as they are
   }
   return j;
 }

@@ -12,6 +12,8 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "common/tag_rule.hpp"  // check_tag_rule, used by parse_service
+
 namespace kiwi {
 
 struct field_error : std::runtime_error {
@@ -21,7 +23,7 @@ struct field_error : std::runtime_error {
 };
 
 struct dockerfile_config {
-  std::string mode = "auto";  // auto | path | wizard
+  std::string mode = "auto";  // auto | path | wizard | none (clone only, no image)
   std::string path;           // mode path: relative to the repository
   std::string context = ".";  // mode path: build context, relative to the repository
   std::string language;       // mode wizard: node | python | java | go (empty: detect)
@@ -34,6 +36,8 @@ struct service_config {
   std::string branch;
   std::string token;           // personal access token for https; empty: anonymous or ssh_key
   std::string ssh_key;         // ed25519 private key (OpenSSH format) for ssh:// URLs
+  std::string ssh_known_hosts; // known_hosts lines pinning the ssh server's host key (not secret);
+                               // empty: any host key is accepted and its fingerprint reported
   std::string git_username;    // user sent with the token
   std::string webhook_secret;
   bool build_tags = false;
@@ -72,12 +76,6 @@ struct runtime_config {
 };
 
 bool is_dns1123_label(std::string_view name);
-
-// The variables a tag rule may use.
-inline constexpr std::string_view tag_variables[] = {"BRANCH", "SHORT_SHA", "SHA", "TAG",
-                                                    "BUILD_NUMBER", "TIMESTAMP", "SERVICE"};
-// Empty when valid, else what is wrong (an unknown or malformed ${...}).
-std::string check_tag_rule(std::string_view rule);
 
 // Where *_file fields are read from (the config file's folder); nullopt: files are not allowed
 // (the API takes the contents instead).

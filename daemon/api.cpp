@@ -12,8 +12,13 @@
 
 #include "common/blocking_pool.hpp"
 #include "common/build_id.hpp"
+#include "common/http_client.hpp"
+#include "common/json_fields.hpp"
 #include "common/redis_keys.hpp"
+#include "common/registry_probe.hpp"
 #include "common/remote_probe.hpp"
+#include "common/runtime_probe.hpp"
+#include "common/webhook_installer.hpp"
 #include "common/webhook_signature.hpp"
 #include "daemon/openapi_document.hpp"
 
@@ -303,11 +308,14 @@ class api_handler {
          [](h& x, const route& r) { return x.webhook_info(r.parts[1]); }},
         {"POST", "/services/{name}/webhook/rotate-secret",
          [](h& x, const route& r) { return x.rotate_secret(r.parts[1]); }},
+        {"POST", "/services/{name}/webhook/install",
+         [](h& x, const route& r) { return x.install_hook(r.parts[1]); }},
         {"GET", "/services/{name}/builds",
          [](h& x, const route& r) { return x.list_builds(r.parts[1], r); }},
         {"POST", "/services/{name}/builds",
          [](h& x, const route& r) { return x.start_build(r.parts[1]); }},
         {"GET", "/builds/{id}", [](h& x, const route& r) { return x.show_build(r.parts[1]); }},
+        {"GET", "/builds/{id}/logs", [](h& x, const route& r) { return x.build_log(r.parts[1]); }},
         {"POST", "/builds/{id}/cancel",
          [](h& x, const route& r) { return x.cancel_build(r.parts[1]); }},
         {"GET", "/queue", [](h& x, const route&) { return x.queue_stats(); }},
@@ -328,6 +336,8 @@ class api_handler {
          [](h& x, const route& r) {
            return x.delete_resource(resource_kind::registry, r.parts[1]);
          }},
+        {"POST", "/registries/{name}/test",
+         [](h& x, const route& r) { return x.test_registry(r.parts[1]); }},
         {"GET", "/runtimes",
          [](h& x, const route&) { return x.list_simple(resource_kind::runtime); }},
         {"POST", "/runtimes",
@@ -342,6 +352,8 @@ class api_handler {
          [](h& x, const route& r) {
            return x.delete_resource(resource_kind::runtime, r.parts[1]);
          }},
+        {"POST", "/runtimes/{name}/test",
+         [](h& x, const route& r) { return x.test_runtime(r.parts[1]); }},
         {"GET", "/tokens", [](h& x, const route&) { return x.list_tokens(); }},
         {"POST", "/tokens", [](h& x, const route&) { return x.create_token(); }},
         {"DELETE", "/tokens/{name}",
@@ -524,21 +536,42 @@ class api_handler {
 
   // --- connection tests ------------------------------------------------------------------
 
+  // ls-remote of the service's repository with its credentials, 10 s deadline.
+  static probe_request probe_request_of(const service_config& s) {
+    probe_request request;
+    request.git_url = s.git_url;
+    request.username = s.git_username;
+    request.token = s.token;
+    request.ssh_key = s.ssh_key;
+    request.ssh_known_hosts = s.ssh_known_hosts;
+    request.timeout = std::chrono::seconds(10);
+    return request;
+  }
+
   asio::awaitable<http_response> probe(const service_config& s) {
-    probe_request request{s.git_url, s.git_username, s.token, std::chrono::seconds(10)};
+    const probe_request request = probe_request_of(s);
     auto executor = co_await asio::this_coro::executor;
     auto work = [request]() { return probe_remote(request); };
     const probe_result result = co_await run_blocking(blocking_pool(), executor, work);
+    json answer;
     if (!result.ok) {
-      co_return ok(req_, json{{"ok", false}, {"error", result.error}, {"kind", result.error_kind}},
-                   422);
+      answer = json{{"ok", false}, {"error", result.error}, {"kind", result.error_kind}};
+    } else {
+      answer = json{{"ok", true},
+                    {"branches", result.branches},
+                    {"default_branch", result.default_branch},
+                    {"branch_exists", std::find(result.branches.begin(), result.branches.end(),
+                                                s.branch) != result.branches.end()}};
     }
-    co_return ok(req_, json{{"ok", true},
-                            {"branches", result.branches},
-                            {"default_branch", result.default_branch},
-                            {"branch_exists", std::find(result.branches.begin(),
-                                                        result.branches.end(),
-                                                        s.branch) != result.branches.end()}});
+    // ssh: the server's key, to compare with the git host's published fingerprint and pin.
+    if (!result.host_key.empty()) {
+      answer["host_key"] = result.host_key;
+      answer["host_key_pinned"] = !s.ssh_known_hosts.empty();
+      if (!result.host_key_line.empty()) {
+        answer["known_hosts_line"] = result.host_key_line;
+      }
+    }
+    co_return ok(req_, answer, result.ok ? 200 : 422);
   }
 
   asio::awaitable<http_response> test_connection_form() {
@@ -613,6 +646,71 @@ class api_handler {
                                      "deliveries signed with the old secret now get 401"}});
   }
 
+  // Creates or updates the hook on GitHub/GitLab with the service's token. The body may name
+  // the forge for self-hosted hosts: {"provider": "github"|"gitlab", "api_url": "..."}.
+  asio::awaitable<http_response> install_hook(const std::string& name) {
+    require_role(role_, api_role::admin);
+    const service_config s = co_await existing_service(name);
+    const json body = req_.body().empty() ? json::object() : parse_body(req_);
+    if (s.token.empty()) {
+      throw api_error{422,
+                      "token: the service has no token; installing a webhook needs one with "
+                      "admin:repo_hook (GitHub) or api (GitLab) scope. Or add the hook by hand: "
+                      "GET /api/v1/services/" + name + "/webhook",
+                      "token"};
+    }
+    webhook_install_request request;
+    try {
+      json_fields::reject_unknown(body, "", {"provider", "api_url"});
+      request.target =
+          forge_target_for(s.git_url, json_fields::get_string(body, "provider", "provider", false),
+                           json_fields::get_string(body, "api_url", "api_url", false));
+    } catch (const field_error& e) {
+      throw api_error{422, e.field + ": " + e.what(), e.field};
+    }
+    request.token = s.token;
+    request.payload_url =
+        ctx_.config.public_url + "/hooks/" + request.target.provider + "/" + s.name;
+    request.secret = s.webhook_secret;
+    request.branch = s.branch;
+    request.tag_pushes = s.build_tags;
+    auto executor = co_await asio::this_coro::executor;
+    auto work = [request]() { return install_webhook(request); };
+    const webhook_install_result result =
+        co_await run_blocking(blocking_pool(), executor, work);
+    if (!result.ok) {
+      spdlog::warn("api: webhook install for {} failed: {}", name, result.error);
+      co_return ok(req_, json{{"ok", false}, {"error", result.error}},
+                   result.upstream_unreachable ? 502 : 422);
+    }
+    spdlog::info("api: webhook of {} {} on {} ({})", name, result.action,
+                 request.target.provider, request.target.project);
+    json answer{{"ok", true},
+                {"message", result.action + " on " + request.target.provider + " for " +
+                                request.target.project},
+                {"provider", request.target.provider},
+                {"project", request.target.project},
+                {"action", result.action},
+                {"hook_id", result.hook_id},
+                {"payload_url", request.payload_url}};
+    if (const std::string w = unreachable_public_url_warning(); !w.empty()) {
+      answer["warning"] = w;
+    }
+    co_return ok(req_, answer, result.action == "created" ? 201 : 200);
+  }
+
+  // A payload URL on a loopback address cannot be reached by a hosted forge.
+  std::string unreachable_public_url_warning() const {
+    const auto where = parse_http_endpoint(ctx_.config.public_url);
+    if (where && (where->host == "localhost" || where->host.starts_with("127.") ||
+                  where->host == "::1")) {
+      return "public_url is " + ctx_.config.public_url +
+             ", which GitHub.com and GitLab.com cannot reach; set public_url to kiwid's public "
+             "address";
+    }
+    return {};
+  }
+
   // --- builds ----------------------------------------------------------------------------
 
   asio::awaitable<http_response> list_builds(const std::string& name, const route& r) {
@@ -650,6 +748,39 @@ class api_handler {
     co_return ok(req_, build_json(fields));
   }
 
+  // The stored log as text, one "[stage] line" per stage.log event (?follow=1 is the event
+  // stream's: daemon/event_stream.cpp).
+  asio::awaitable<http_response> build_log(const std::string& id) {
+    require_role(role_, api_role::viewer);
+    auto [ec, fields] = co_await ctx_.queue.build_record(id);
+    check(ec);
+    if (fields.empty()) {
+      throw api_error{404, "no build " + id, ""};
+    }
+    auto entries = co_await ctx_.redis.command(
+        redis_args("XRANGE", keys::build_events(id), "-", "+"), ctx_.config.redis_timeout);
+    check(entries.ec);
+    std::string text;
+    for (const auto& entry : entries.value.elements) {
+      if (entry.elements.size() != 2) {
+        continue;
+      }
+      const auto& kv = entry.elements[1].elements;
+      for (std::size_t i = 0; i + 1 < kv.size(); i += 2) {
+        if (kv[i].str != "event") {
+          continue;
+        }
+        const json e = json::parse(kv[i + 1].str, nullptr, false);
+        if (e.is_object() && e.value("type", "") == "stage.log") {
+          text += "[" + e.value("stage", "") + "] " + e.value("message", "") + "\n";
+        }
+      }
+    }
+    http_response res = json_response(req_, 200, std::move(text));
+    res.set(http::field::content_type, "text/plain; charset=utf-8");
+    co_return res;
+  }
+
   asio::awaitable<http_response> start_build(const std::string& name) {
     require_role(role_, api_role::developer);
     const service_config s = co_await existing_service(name);
@@ -661,7 +792,7 @@ class api_handler {
       throw api_error{422, "commit: must be a full 40-character commit id", "commit"};
     }
     if (sha.empty()) {
-      probe_request request{s.git_url, s.git_username, s.token, std::chrono::seconds(10)};
+      const probe_request request = probe_request_of(s);
       auto executor = co_await asio::this_coro::executor;
       auto work = [request]() { return probe_remote(request); };
       const probe_result found = co_await run_blocking(blocking_pool(), executor, work);
@@ -879,6 +1010,61 @@ class api_handler {
                       "name"};
     }
     co_return ok(req_, with_source(shown, false), create ? 201 : 200);
+  }
+
+  // Registry and runtime tests: config-file resources first, then the store (as GET shows).
+  asio::awaitable<http_response> test_registry(const std::string& name) {
+    require_role(role_, api_role::developer);
+    std::optional<registry_config> reg;
+    if (const auto* c = ctx_.config.find_registry(name)) {
+      reg = *c;
+    } else {
+      auto [ec, found] = co_await ctx_.store.registry(name);
+      check(ec);
+      reg = std::move(found);
+    }
+    if (!reg) {
+      throw api_error{404, "no registry named \"" + name + "\"", ""};
+    }
+    auto executor = co_await asio::this_coro::executor;
+    auto work = [r = *reg]() { return probe_registry(r); };
+    const connection_check result = co_await run_blocking(blocking_pool(), executor, work);
+    co_return check_answer("registry", name, result);
+  }
+
+  asio::awaitable<http_response> test_runtime(const std::string& name) {
+    require_role(role_, api_role::developer);
+    std::optional<runtime_config> rt;
+    if (const auto* c = ctx_.config.find_runtime(name)) {
+      rt = *c;
+    } else {
+      auto [ec, found] = co_await ctx_.store.runtime(name);
+      check(ec);
+      rt = std::move(found);
+    }
+    if (!rt) {
+      throw api_error{404, "no runtime named \"" + name + "\"", ""};
+    }
+    auto executor = co_await asio::this_coro::executor;
+    auto work = [r = *rt]() { return probe_runtime(r); };
+    const connection_check result = co_await run_blocking(blocking_pool(), executor, work);
+    co_return check_answer("runtime", name, result);
+  }
+
+  // 200 {"ok":true,"message","details"} or 422 {"ok":false,"error","kind"}.
+  http_response check_answer(const char* kind, const std::string& name,
+                             const connection_check& result) const {
+    if (!result.ok) {
+      spdlog::info("api: {} {} test failed ({}): {}", kind, name, result.error_kind,
+                   result.message);
+      return ok(req_, json{{"ok", false}, {"error", result.message}, {"kind", result.error_kind}},
+                422);
+    }
+    json details = json::object();
+    for (const auto& [key, value] : result.details) {
+      details[key] = value;
+    }
+    return ok(req_, json{{"ok", true}, {"message", result.message}, {"details", details}});
   }
 
   // --- tokens ----------------------------------------------------------------------------

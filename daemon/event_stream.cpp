@@ -25,15 +25,36 @@ std::string_view path_of(const http_request& req) {
   return target.substr(0, target.find('?'));
 }
 
-// The build id of /api/v1/builds/{id}/events, or "" for /api/v1/events.
-std::string build_of(std::string_view path) {
+// The build id of /api/v1/builds/{id}<suffix>, or "".
+std::string build_of(std::string_view path, std::string_view suffix = "/events") {
   constexpr std::string_view prefix = "/api/v1/builds/";
-  constexpr std::string_view suffix = "/events";
   if (path.starts_with(prefix) && path.ends_with(suffix) &&
       path.size() > prefix.size() + suffix.size()) {
-    return std::string(path.substr(prefix.size(), path.size() - prefix.size() - suffix.size()));
+    std::string_view id = path.substr(prefix.size(), path.size() - prefix.size() - suffix.size());
+    if (id.find('/') == std::string_view::npos) {
+      return std::string(id);
+    }
   }
   return {};
+}
+
+// ?follow=1 (or true/yes) on the query string.
+bool follow_requested(const http_request& req) {
+  std::string_view target(req.target().data(), req.target().size());
+  const auto q = target.find('?');
+  if (q == std::string_view::npos) {
+    return false;
+  }
+  std::string_view query = target.substr(q + 1);
+  while (!query.empty()) {
+    const auto amp = query.find('&');
+    const std::string_view pair = query.substr(0, amp);
+    if (pair == "follow=1" || pair == "follow=true" || pair == "follow=yes" || pair == "follow") {
+      return true;
+    }
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+  }
+  return false;
 }
 
 bool valid_stream_id(std::string_view id) {
@@ -85,7 +106,8 @@ bool is_event_stream_route(const http_request& req) {
     return false;
   }
   auto path = path_of(req);
-  return path == "/api/v1/events" || !build_of(path).empty();
+  return path == "/api/v1/events" || !build_of(path).empty() ||
+         (!build_of(path, "/logs").empty() && follow_requested(req));
 }
 
 std::string sse_frame(std::string_view id, std::string_view type, std::string_view data) {
@@ -115,7 +137,10 @@ asio::awaitable<void> serve_event_stream(beast::tcp_stream& stream, const http_r
     co_await send(stream, bytes);
     co_return;
   }
-  const std::string build_id = build_of(path_of(req));
+  // /builds/{id}/logs?follow=1: the same stream with only the log lines and the final event.
+  const std::string log_build = build_of(path_of(req), "/logs");
+  const bool logs_only = !log_build.empty();
+  const std::string build_id = logs_only ? log_build : build_of(path_of(req));
   std::string key = build_id.empty() ? keys::all_events() : keys::build_events(build_id);
   std::string from = build_id.empty() ? "$" : "0";
   std::string last_id(req["Last-Event-ID"]);
@@ -192,8 +217,11 @@ asio::awaitable<void> serve_event_stream(beast::tcp_stream& stream, const http_r
             continue;
           }
           const std::string_view type = event_type_of(kv[i + 1].str);
-          frames += sse_frame(from, type, kv[i + 1].str);
-          done = done || (!build_id.empty() && is_final(type));
+          const bool final = !build_id.empty() && is_final(type);
+          if (!logs_only || final || type == "stage.log") {
+            frames += sse_frame(from, type, kv[i + 1].str);
+          }
+          done = done || final;
         }
       }
     }

@@ -1,6 +1,7 @@
 #pragma once
 // Server-Sent Events for the API: GET /api/v1/builds/{id}/events (one build; the stream ends
-// after its final event) and GET /api/v1/events (every build). Stored events are replayed from
+// after its final event), GET /api/v1/builds/{id}/logs?follow=1 (the same with only its
+// stage.log lines and the final event) and GET /api/v1/events (every build). Stored events are replayed from
 // Last-Event-ID (the Redis stream entry id; a build stream without one starts at its first
 // event, the all-builds stream at "now"), then followed live; a comment line every 15 s keeps
 // proxies from closing an idle stream. Each stream reads Redis with XREAD BLOCK on a

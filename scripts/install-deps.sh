@@ -10,7 +10,9 @@ set -euo pipefail
 packages=(build-essential cmake ninja-build ccache pkg-config libboost1.81-dev libhiredis-dev
           libgit2-dev libsimdjson-dev nlohmann-json3-dev libspdlog-dev libfmt-dev doctest-dev
           libsystemd-dev libssl-dev redis-server redis-tools git lighttpd lighttpd-mod-openssl curl openssl python3
-          python3-pytest python3-redis systemd wrk)
+          python3-pytest python3-redis systemd wrk openssh-server openssh-client
+          buildah docker-registry apache2-utils busybox-static
+          podman runc python3-cryptography)
 for arg in "$@"; do
   case $arg in
     --bench)

@@ -18,7 +18,6 @@ namespace {
 namespace fs = std::filesystem;
 using clock = std::chrono::steady_clock;
 
-constexpr std::string_view auth_message = git::authentication_failed_message;
 constexpr std::string_view not_found_message = git::repository_not_found_message;
 constexpr std::string_view timeout_message = git::connection_timeout_message;
 constexpr std::string_view cancelled_message = "Clone cancelled";
@@ -32,24 +31,32 @@ struct stage_failure {
   clone_error error;
 };
 
-// Replaces every occurrence of the token, in case some message quotes it.
-std::string without_token(std::string text, const clone_request& request) {
-  if (request.token.empty()) {
-    return text;
-  }
-  constexpr std::string_view mask = "***";
-  for (auto at = text.find(request.token); at != std::string::npos;
-       at = text.find(request.token, at + mask.size())) {
-    text.replace(at, request.token.size(), mask);
+// Replaces the token and the key, in case some message quotes them.
+std::string without_secrets(std::string text, const clone_request& request) {
+  for (const std::string* secret : {&request.token, &request.ssh_key}) {
+    std::string value = *secret;
+    while (!value.empty() && (value.back() == '\n' || value.back() == '\r')) {
+      value.pop_back();
+    }
+    if (value.empty()) {
+      continue;
+    }
+    constexpr std::string_view mask = "***";
+    for (auto at = text.find(value); at != std::string::npos;
+         at = text.find(value, at + mask.size())) {
+      text.replace(at, value.size(), mask);
+    }
   }
   return text;
 }
 
 clone_error to_clone_error(const git::error& e, const clone_request& request) {
-  const std::string detail = without_token(e.detail(), request);
+  const std::string detail = without_secrets(e.detail(), request);
   switch (e.kind()) {
     case git::error_kind::authentication:
-      return {clone_errc::authentication_failed, std::string(auth_message)};
+      return {clone_errc::authentication_failed, git::authentication_message(e)};
+    case git::error_kind::host_key:
+      return {clone_errc::certificate_invalid, detail};
     case git::error_kind::not_found:
       return {clone_errc::repository_not_found, std::string(not_found_message)};
     case git::error_kind::timeout:
@@ -223,11 +230,24 @@ bool reachable_from(git_repository* repo, const std::string& ref_name, const git
   return git_oid_equal(tip_id, &id) != 0 || git_graph_descendant_of(repo, tip_id, &id) == 1;
 }
 
+git::remote_auth::settings auth_settings(const clone_request& request) {
+  git::remote_auth::settings s;
+  s.url = request.git_url;
+  s.username = request.username;
+  s.token = request.token;
+  s.ssh_key = request.ssh_key;
+  s.ssh_known_hosts = request.ssh_known_hosts;
+  return s;
+}
+
 // What the libgit2 callbacks share with fetch().
 struct fetch_context {
+  explicit fetch_context(const clone_request& r) : request(r), auth(auth_settings(r)) {}
+
   const clone_request& request;
-  int credential_requests = 0;
+  git::remote_auth auth;  // owns the key file of the fallback until the fetch is over
   clock::time_point last_progress{};
+  bool host_key_reported = false;
 };
 
 std::string fetch_line(const git_indexer_progress& stats, bool done) {
@@ -239,18 +259,10 @@ std::string fetch_line(const git_indexer_progress& stats, bool done) {
   return line;
 }
 
-int on_credentials(git_credential** out, const char* /*url*/, const char* /*url_user*/,
+int on_credentials(git_credential** out, const char* /*url*/, const char* username_from_url,
                    unsigned int allowed, void* payload) {
   auto& ctx = *static_cast<fetch_context*>(payload);
-  if (ctx.request.token.empty() || (allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT) == 0) {
-    return GIT_PASSTHROUGH;
-  }
-  // libgit2 asks again after the server rejected the credential: one rejection is final.
-  if (++ctx.credential_requests > 1) {
-    return git::transfer_scope::give_up(git::error_kind::authentication);
-  }
-  return git_credential_userpass_plaintext_new(out, ctx.request.username.c_str(),
-                                               ctx.request.token.c_str());
+  return ctx.auth.credentials(out, username_from_url, allowed);
 }
 
 int on_transfer(const git_indexer_progress* stats, void* payload) {
@@ -270,11 +282,17 @@ int on_sideband(const char* /*text*/, int /*len*/, void* /*payload*/) {
   return git::transfer_scope::checkpoint();
 }
 
-int on_certificate(git_cert* /*cert*/, int /*valid*/, const char* /*host*/, void* /*payload*/) {
-  if (int stop = git::transfer_scope::checkpoint(); stop != 0) {
-    return stop;
+int on_certificate(git_cert* cert, int valid, const char* host, void* payload) {
+  auto& ctx = *static_cast<fetch_context*>(payload);
+  const int rc = ctx.auth.certificate_check(cert, valid, host);
+  if (rc == 0 && !ctx.auth.host_key().empty() && !ctx.host_key_reported) {
+    ctx.host_key_reported = true;
+    report(ctx.request, "ssh host key " + ctx.auth.host_key() +
+                            (ctx.auth.host_key_pinned()
+                                 ? " (matches ssh_known_hosts)"
+                                 : " (not verified: the service has no ssh_known_hosts)"));
   }
-  return GIT_PASSTHROUGH;  // libgit2's own verification decides
+  return rc;
 }
 
 // Fetches all branches and tags into the mirror, pruning what the remote deleted. The deadline
@@ -387,7 +405,7 @@ clone_outcome run_clone(const clone_request& request) {
     return to_clone_error(e, request);
   } catch (const std::exception& e) {
     return clone_error{clone_errc::other,
-                       "Clone failed: " + without_token(git::scrub_credentials(e.what()), request)};
+                       "Clone failed: " + without_secrets(git::scrub_credentials(e.what()), request)};
   }
 }
 

@@ -21,11 +21,13 @@ struct clone_request {
   std::string sha;        // 40-hex commit to check out
   std::string username;   // https user for the token ("oauth2" GitLab, "x-access-token" GitHub)
   std::string token;      // empty: anonymous
+  std::string ssh_key;    // ssh: ed25519 private key (OpenSSH format); empty: none
+  std::string ssh_known_hosts;  // ssh: pinned host keys; empty: accept the key and log it
   std::filesystem::path mirror_dir;  // data_dir/mirrors/<service>.git
   std::filesystem::path workspace;   // data_dir/workspaces/<build_id>; must not exist yet
   std::chrono::milliseconds timeout{std::chrono::seconds(30)};
   const std::atomic<bool>* cancel = nullptr;          // set by another thread to abort
-  std::function<void(std::string_view line)> on_progress;  // throttled, never sees the token
+  std::function<void(std::string_view line)> on_progress;  // throttled, never sees a secret
 };
 
 struct clone_result {
@@ -46,8 +48,8 @@ enum class clone_errc {
 };
 
 struct clone_error {
-  clone_errc code;
-  std::string message;  // what the user reads; never contains the token
+  clone_errc code;  // an ssh host key mismatch is certificate_invalid
+  std::string message;  // what the user reads; never contains the token or the key
 };
 
 using clone_outcome = std::variant<clone_result, clone_error>;

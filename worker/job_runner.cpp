@@ -1,5 +1,8 @@
 #include "worker/job_runner.hpp"
 
+#include <cstdlib>
+#include <memory>
+
 #include <random>
 
 #include <boost/asio/as_tuple.hpp>
@@ -10,6 +13,7 @@
 
 #include "common/retry_policy.hpp"
 #include "common/blocking_pool.hpp"
+#include "worker/build_stage.hpp"
 #include "worker/clone_stage.hpp"
 
 namespace asio = boost::asio;
@@ -339,6 +343,8 @@ asio::awaitable<void> job_runner::run_push(const claimed_job& job, const build_e
   request.sha = base.sha;
   request.username = service->git_username;
   request.token = service->token;
+  request.ssh_key = service->ssh_key;
+  request.ssh_known_hosts = service->ssh_known_hosts;
   request.mirror_dir = config_.data_dir / "mirrors" / (service->name + ".git");
   request.workspace = config_.data_dir / "workspaces" / job.build_id;
   request.timeout = config_.worker.clone_timeout;
@@ -365,37 +371,187 @@ asio::awaitable<void> job_runner::run_push(const claimed_job& job, const build_e
   const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
       std::chrono::steady_clock::now() - started);
 
-  // The workspace goes before the outcome is recorded: finishing may hand this slot to the
-  // next build at once.
-  if (!config_.worker.keep_workspaces) {
-    auto remove = [workspace = request.workspace]() {
-      std::error_code ignored;
-      std::filesystem::remove_all(workspace, ignored);
-      return true;
-    };
-    co_await run_blocking(blocking_, executor, remove);
-  }
   if (control.stop.load()) {
+    co_await remove_workspace(request.workspace);
     co_await end_stopped(job, base, control, "clone");
-  } else if (auto* error = std::get_if<clone_error>(&outcome)) {
+    co_return;
+  }
+  if (auto* error = std::get_if<clone_error>(&outcome)) {
+    co_await remove_workspace(request.workspace);
     spdlog::warn("build {} ({}) clone failed: {}", job.build_id, base.service, error->message);
     const job_result r = failure_result(base, "clone", error->message,
                                         clone_failure_kind(error->code), attempt, config_.queue);
     co_await finish(job, r, control);
-  } else {
-    const auto& result = std::get<clone_result>(outcome);
-    std::string message = fmt::format("checked out {} ({} files) in {} ms{}",
-                                      result.sha.substr(0, 12), result.files, took.count(),
-                                      result.fetched ? "" : ", from the mirror without a fetch");
+    co_return;
+  }
+  const auto& cloned = std::get<clone_result>(outcome);
+  std::string message = fmt::format("checked out {} ({} files) in {} ms{}",
+                                    cloned.sha.substr(0, 12), cloned.files, took.count(),
+                                    cloned.fetched ? "" : ", from the mirror without a fetch");
+  field_list clone_fields = stage_finished_fields("clone", "succeeded");
+  clone_fields.emplace_back("tree", cloned.tree);
+  const build_event clone_done =
+      make_event(base, event_type::stage_succeeded, "clone", "succeeded", message);
+  if (service->dockerfile.mode == "none") {
+    // A clone-only service (dockerfile mode none): the checkout is the whole pipeline.
+    co_await remove_workspace(request.workspace);
     job_result r;
-    r.fields = stage_finished_fields("clone", "succeeded");
-    r.fields.emplace_back("tree", result.tree);
-    r.stage_event = make_event(base, event_type::stage_succeeded, "clone", "succeeded", message);
+    r.fields = std::move(clone_fields);
+    r.stage_event = clone_done;
     r.final_event = make_event(base, event_type::build_succeeded, "", "succeeded",
                                "build finished in " + std::to_string(took.count()) + " ms");
     spdlog::info("build {} succeeded: {}", job.build_id, message);
     co_await finish(job, r, control);
+    co_return;
   }
+  if (!co_await record(job, clone_done, clone_fields)) {
+    co_await remove_workspace(request.workspace);
+    co_return;
+  }
+  co_await run_build(job, base, *service, request.workspace, control);
+  co_await remove_workspace(request.workspace);
+}
+
+// The workspace goes before the outcome is recorded where possible: finishing may hand this
+// slot to the next build at once.
+asio::awaitable<void> job_runner::remove_workspace(const std::filesystem::path& workspace) {
+  if (config_.worker.keep_workspaces) {
+    co_return;
+  }
+  auto executor = co_await asio::this_coro::executor;
+  auto remove = [workspace]() {
+    std::error_code ignored;
+    std::filesystem::remove_all(workspace, ignored);
+    return true;
+  };
+  co_await run_blocking(blocking_, executor, remove);
+}
+
+asio::awaitable<void> job_runner::run_build(const claimed_job& job, const build_event& base,
+                                            const service_config& service,
+                                            const std::filesystem::path& workspace,
+                                            job_control& control) {
+  const unsigned attempt = job.attempts + 1;
+  const build_event started_event =
+      make_event(base, event_type::stage_started, "build", "running", "building the image");
+  const field_list started_fields = stage_started_fields("build");
+  if (!co_await record(job, started_event, started_fields)) {
+    co_return;
+  }
+
+  build_stage_request request;
+  request.service = service;
+  if (!service.registry.empty()) {
+    if (const registry_config* r = config_.find_registry(service.registry)) {
+      request.registry = *r;
+    } else {
+      auto [ec, found] = co_await store_.registry(service.registry);
+      if (ec) {
+        const job_result r = failure_result(
+            base, "build", "cannot read the registry's settings (" + ec.message() + ")",
+            failure_kind::transient, attempt, config_.queue);
+        co_await finish(job, r, control);
+        co_return;
+      }
+      if (!found) {
+        const std::string missing = "registry \"" + service.registry +
+                                    "\" does not exist (deleted?): register it or change the "
+                                    "service's registry";
+        co_await fail_permanently(job, base, missing, false, control);
+        co_return;
+      }
+      request.registry = std::move(*found);
+    }
+  }
+  if (service.build_runtime != "local") {
+    // Kaniko on Kubernetes is the next step of the build work (docs/build-backends.md).
+    const std::string unsupported = "build_runtime \"" + service.build_runtime +
+                                    "\": Kaniko builds on Kubernetes are not available in this "
+                                    "version; use build_runtime local";
+    co_await fail_permanently(job, base, unsupported, false, control);
+    co_return;
+  }
+  request.workspace = workspace;
+  request.ref = base.ref;
+  request.sha = base.sha;
+  if (const std::string n = job.field_or("number"); !n.empty()) {
+    request.build_number = std::strtoull(n.c_str(), nullptr, 10);
+  }
+  request.started = std::chrono::system_clock::now();
+  request.storage.root = config_.data_dir / "buildah";
+  request.storage.driver = config_.worker.storage_driver;
+  request.temp_root = config_.data_dir / "tmp";
+  request.deadline = std::chrono::steady_clock::now() + config_.worker.build_timeout;
+  request.cancel = &control.stop;
+  auto executor = co_await asio::this_coro::executor;
+  // Lines arrive on a blocking thread; each becomes a stage.log event written from the I/O
+  // thread. Past max_log_lines one truncation line is stored and the rest dropped (the failure
+  // event still carries the last lines).
+  auto lines = std::make_shared<std::atomic<unsigned>>(0);
+  const unsigned cap = config_.worker.max_log_lines;
+  request.on_line = [this, executor, lines, cap,
+                     e = make_event(base, event_type::stage_log, "build", "running", "")](
+                        std::string_view line) {
+    const unsigned n = lines->fetch_add(1) + 1;
+    if (n > cap + 1) {
+      return;
+    }
+    build_event log = e;
+    log.message = n <= cap ? std::string(line)
+                           : fmt::format("[log truncated: only the first {} lines of this "
+                                         "build are stored]",
+                                         cap);
+    log.ts = std::chrono::system_clock::now();
+    asio::post(executor, [this, log = std::move(log)]() { queue_.record_detached(log); });
+  };
+  std::error_code ignored;
+  std::filesystem::create_directories(request.temp_root, ignored);
+  const auto started = std::chrono::steady_clock::now();
+  auto build = [&request]() { return run_build_stage(request); };
+  build_stage_outcome outcome = co_await run_blocking(blocking_, executor, build);
+  const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - started);
+
+  if (control.stop.load()) {
+    co_await end_stopped(job, base, control, "build");
+    co_return;
+  }
+  if (auto* f = std::get_if<build_stage_failure>(&outcome)) {
+    spdlog::warn("build {} ({}) build stage failed: {}", job.build_id, base.service, f->message);
+    std::string message = f->message;
+    if (!f->last_lines.empty() && message.find('\n') == std::string::npos) {
+      message += "\nlast lines of the build output:";
+      for (const auto& l : f->last_lines) {
+        message += "\n  " + l;
+      }
+    }
+    job_result r = failure_result(base, "build", message, f->kind, attempt, config_.queue);
+    co_await finish(job, r, control);
+    co_return;
+  }
+  const auto& built = std::get<build_stage_result>(outcome);
+  std::string done = built.digest.empty()
+                         ? fmt::format("built {} in {} ms (not pushed: the service has no "
+                                       "registry)",
+                                       built.image, took.count())
+                         : fmt::format("built and pushed {}@{} in {} ms", built.image,
+                                       built.digest, took.count());
+  job_result r;
+  r.fields = stage_finished_fields("build", "succeeded");
+  r.fields.emplace_back("image", built.image);
+  r.fields.emplace_back("tag", built.tag);
+  if (!built.digest.empty()) {
+    r.fields.emplace_back("digest", built.digest);
+  }
+  r.fields.emplace_back("dockerfile_path", built.dockerfile_path);
+  r.fields.emplace_back("dockerfile", built.dockerfile);
+  if (!built.generated_by.empty()) {
+    r.fields.emplace_back("dockerfile_generated_by", built.generated_by);
+  }
+  r.stage_event = make_event(base, event_type::stage_succeeded, "build", "succeeded", done);
+  r.final_event = make_event(base, event_type::build_succeeded, "", "succeeded", done);
+  spdlog::info("build {} succeeded: {}", job.build_id, done);
+  co_await finish(job, r, control);
 }
 
 }  // namespace kiwi

@@ -4,7 +4,8 @@
 // lease: a worker that lost the build to another one writes nothing more.
 //
 // Job kinds (the build record's `kind`):
-// - push: the clone stage (build, scan, push and deploy stages follow in later work);
+// - push: the clone stage, then the build stage (build and push the image) unless the
+//   service's dockerfile mode is none (scan and deploy stages follow in later work);
 // - noop: one stage that sleeps `noop_ms` (cancellable): for benchmarks and queue tests.
 
 #include <atomic>
@@ -58,6 +59,12 @@ class job_runner {
  private:
   boost::asio::awaitable<void> run_push(const claimed_job& job, const build_event& base,
                                         job_control& control);
+  // The build stage after a successful clone (worker/build_stage.hpp); ends the build.
+  boost::asio::awaitable<void> run_build(const claimed_job& job, const build_event& base,
+                                         const service_config& service,
+                                         const std::filesystem::path& workspace,
+                                         job_control& control);
+  boost::asio::awaitable<void> remove_workspace(const std::filesystem::path& workspace);
   boost::asio::awaitable<void> run_noop(const claimed_job& job, const build_event& base,
                                         job_control& control);
 

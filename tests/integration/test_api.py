@@ -13,6 +13,7 @@ import pytest
 
 from kiwi_harness import (EventListener, GitHttpServer, GitRepo, Kiwi, RedisServer, free_port,
                           github_push_payload, rmtree, tempdir)
+from ssh_git_server import SshGitServer
 
 SECRET = "config-webhook-secret-0001"          # the config-file service's webhook secret
 TOKEN = "glpat-UNIQUE-api-token-4f1c9a7e22"     # the git server's personal access token
@@ -301,6 +302,7 @@ ROUTES = [
     ("POST", "/services/ghost/test-connection", None, "developer"),
     ("GET", "/services/app/webhook", None, "viewer"),
     ("POST", "/services/ghost/webhook/rotate-secret", None, "admin"),
+    ("POST", "/services/ghost/webhook/install", None, "admin"),
     ("GET", "/services/app/builds", None, "viewer"),
     ("POST", "/services/app/builds", {"commit": "not-a-sha"}, "developer"),
     ("GET", "/builds/no-such-build", None, "viewer"),
@@ -312,11 +314,13 @@ ROUTES = [
     ("GET", "/registries/cfg-reg", None, "viewer"),
     ("PUT", "/registries/ghost", {"url": "x.example.com"}, "admin"),
     ("DELETE", "/registries/ghost", None, "admin"),
+    ("POST", "/registries/ghost/test", None, "developer"),
     ("GET", "/runtimes", None, "viewer"),
     ("POST", "/runtimes", {}, "admin"),
     ("GET", "/runtimes/cfg-k8s", None, "viewer"),
     ("PUT", "/runtimes/ghost", {"type": "docker", "socket": "/run/docker.sock"}, "admin"),
     ("DELETE", "/runtimes/ghost", None, "admin"),
+    ("POST", "/runtimes/ghost/test", None, "developer"),
     ("GET", "/tokens", None, "admin"),
     ("POST", "/tokens", {}, "admin"),
     ("DELETE", "/tokens/ghost", None, "admin"),
@@ -557,6 +561,61 @@ def test_connection_test_against_the_authenticated_git_server(env):
     status, body = kiwi.api("POST", "/services/bad-token/test-connection", token=developer)
     assert status == 422 and body["error"].startswith("Authentication failed:"), body
     assert kiwi.api("POST", "/services/ghost/test-connection", token=developer)[0] == 404
+
+
+def test_ssh_service_hides_its_key_and_tests_its_connection_over_real_sshd(env):
+    ssh = SshGitServer(env["root"]).start()
+    try:
+        kiwi = start_kiwi(env)
+        admin = kiwi.admin_token()
+        developer = make_token(kiwi, admin, "dev-bot", "developer")
+        key = ssh.client_key
+        key_body = key.splitlines()[1]  # a line of the key's own material
+        svc = {"name": "ssh-svc", "git_url": ssh.url(env["repo"].bare), "branch": "main",
+               "ssh_key": key}
+        status, body = kiwi.api("POST", "/services", svc, admin)
+        assert status == 201, body
+        assert body["ssh_key"] == "***" and "ssh_known_hosts" not in body, body
+        status, body = kiwi.api("GET", "/services/ssh-svc", token=admin)
+        assert status == 200 and body["ssh_key"] == "***", body
+
+        # Unpinned: the branches, and the host key reported with the line that would pin it.
+        status, body = kiwi.api("POST", "/services/ssh-svc/test-connection", token=developer)
+        assert status == 200, body
+        assert body["ok"] is True and body["branches"] == ["main"], body
+        assert body["host_key"] == ssh.fingerprint and body["host_key_pinned"] is False, body
+        assert body["known_hosts_line"] == ssh.known_hosts_line, body
+
+        # Pinned to another key: refused, naming the key the server presented.
+        shown = {k: v for k, v in kiwi.api("GET", "/services/ssh-svc", token=admin)[1].items()
+                 if k not in ("source", "webhook_url")}
+        wrong_pin = ssh.other_known_hosts_line
+        status, body = kiwi.api("PUT", "/services/ssh-svc", dict(shown, ssh_known_hosts=wrong_pin),
+                                admin)
+        assert status == 200 and body["ssh_known_hosts"] == wrong_pin, body
+        status, body = kiwi.api("POST", "/services/ssh-svc/test-connection", token=developer)
+        assert status == 422 and body["kind"] == "host_key", body
+        assert body["error"] == (f"SSH host key verification failed: [127.0.0.1]:{ssh.port} "
+                                 f"presented {ssh.fingerprint}, which is not in ssh_known_hosts")
+        # Pinned to the reported line ("***" kept the key): through.
+        status, body = kiwi.api("PUT", "/services/ssh-svc",
+                                dict(shown, ssh_known_hosts=ssh.known_hosts_line), admin)
+        assert status == 200, body
+        status, body = kiwi.api("POST", "/services/ssh-svc/test-connection", token=developer)
+        assert status == 200 and body["host_key_pinned"] is True, body
+
+        # The form without a key says what to set.
+        status, body = kiwi.api("POST", "/services/test-connection",
+                                {"git_url": svc["git_url"]}, developer)
+        assert status == 422 and body["kind"] == "authentication", body
+        assert "set the service's ssh_key" in body["error"], body
+
+        assert key_body not in json.dumps(dump_redis(env["redis"].client()))
+        kiwi.stop()
+        assert "ssh-svc" in kiwi.kiwid.output()
+        assert key_body not in kiwi.kiwid.output()
+    finally:
+        ssh.stop()
 
 
 # --- 6. Webhook setup and a worker that builds an API-registered service ----------------------

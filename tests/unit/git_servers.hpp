@@ -1,7 +1,7 @@
 #pragma once
 // Test-only helpers: temp dirs, commands with bounded waits, and real git servers on 127.0.0.1
-// (git daemon; lighttpd + git-http-backend with basic auth, optionally TLS; a blackhole that
-// accepts TCP connections in the kernel and never answers). Every process runs in its own
+// (git daemon; lighttpd + git-http-backend with basic auth, optionally TLS; OpenSSH's sshd with
+// key authentication; a blackhole that accepts TCP connections in the kernel and never answers). Every process runs in its own
 // process group and is stopped by its id; every wait is bounded.
 
 #include <arpa/inet.h>
@@ -320,6 +320,87 @@ class git_http_server {
   fs::path dir_;
   int port_;
   bool tls_;
+  pid_t pid_ = -1;
+};
+
+// OpenSSH's sshd on 127.0.0.1 with a private config, an ed25519 host key and one authorized
+// ed25519 client key (client_key()), all in dir; git over ssh runs git-upload-pack as root
+// (tests run as root), so url() takes a repository's absolute path. other_key() is a valid key
+// the server does not know. sshd's log is dir/sshd.log.
+class ssh_server {
+ public:
+  explicit ssh_server(const fs::path& dir) : dir_(dir), port_(free_port()) {
+    fs::create_directories(dir_);
+    fs::create_directories("/run/sshd");  // sshd's privilege separation directory
+    for (const char* name : {"host_key", "client_key", "other_key"}) {
+      run({"ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", std::string("kiwi-") + name,
+           "-f", (dir_ / name).string()});
+    }
+    write_file(dir_ / "authorized_keys", read_file(dir_ / "client_key.pub"));
+    write_file(dir_ / "sshd_config",
+               "Port " + std::to_string(port_) + "\n" +
+                   "ListenAddress 127.0.0.1\n"
+                   "HostKey " + (dir_ / "host_key").string() + "\n" +
+                   "PidFile " + (dir_ / "sshd.pid").string() + "\n" +
+                   "AuthorizedKeysFile " + (dir_ / "authorized_keys").string() + "\n" +
+                   "StrictModes no\n"
+                   "UsePAM no\n"
+                   "PermitRootLogin prohibit-password\n"
+                   "PubkeyAuthentication yes\n"
+                   "PasswordAuthentication no\n"
+                   "KbdInteractiveAuthentication no\n"
+                   "AllowUsers root\n"
+                   "LogLevel VERBOSE\n");
+    const std::string log = (dir_ / "sshd.log").string();
+    const int log_fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    try {
+      // -D: stay in the foreground (stop() ends it); -e: log to stderr; absolute path: sshd
+      // re-executes itself for each connection.
+      pid_ = spawn({"/usr/sbin/sshd", "-D", "-e", "-f", (dir_ / "sshd_config").string()}, log_fd);
+    } catch (...) {
+      ::close(log_fd);
+      throw;
+    }
+    ::close(log_fd);
+    wait_for_port(port_, pid_, "sshd");
+  }
+  ~ssh_server() { stop(); }
+  ssh_server(const ssh_server&) = delete;
+  ssh_server& operator=(const ssh_server&) = delete;
+
+  void stop() {
+    stop_process_group(pid_);
+    pid_ = -1;
+  }
+  int port() const { return port_; }
+  // ssh://root@127.0.0.1:PORT/<absolute path of the bare repository>
+  std::string url(const fs::path& bare) const {
+    return "ssh://root@127.0.0.1:" + std::to_string(port_) + bare.string();
+  }
+  std::string client_key() const { return read_file(dir_ / "client_key"); }
+  std::string other_key() const { return read_file(dir_ / "other_key"); }
+  // "[127.0.0.1]:PORT ssh-ed25519 AAAA...": the ssh_known_hosts line that pins this server.
+  std::string known_hosts_line() const {
+    const std::string pub = read_file(dir_ / "host_key.pub");  // "ssh-ed25519 AAAA... comment"
+    return "[127.0.0.1]:" + std::to_string(port_) + " " + pub.substr(0, pub.rfind(' '));
+  }
+  // The line of a key the server does not have, for the same host.
+  std::string other_known_hosts_line() const {
+    const std::string pub = read_file(dir_ / "other_key.pub");
+    return "[127.0.0.1]:" + std::to_string(port_) + " " + pub.substr(0, pub.rfind(' '));
+  }
+  // "SHA256:..." as ssh-keygen -l prints it for the host key.
+  std::string host_fingerprint() const {
+    const std::string out = run({"ssh-keygen", "-l", "-E", "sha256", "-f",
+                                 (dir_ / "host_key.pub").string()});
+    const auto start = out.find("SHA256:");
+    return out.substr(start, out.find(' ', start) - start);
+  }
+  std::string log() const { return read_file(dir_ / "sshd.log"); }
+
+ private:
+  fs::path dir_;
+  int port_;
   pid_t pid_ = -1;
 };
 
