@@ -68,7 +68,7 @@ service options (docs/configuration.md):
   --build-tags[=false]         whether tag pushes build
   --cancel-superseded[=false]  a newer push supersedes older builds of the ref (default true)
   --max-concurrent-builds N    1-1000
-  --dockerfile-mode MODE       auto, path or wizard
+  --dockerfile-mode MODE       auto, path, wizard or none (clone only)
   --dockerfile-path PATH       (mode path) e.g. docker/Dockerfile
   --dockerfile-context DIR     (mode path) build context, default .
   --language LANG              (mode wizard) node, python, java or go

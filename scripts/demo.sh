@@ -88,13 +88,33 @@ if [[ ! -d $repo ]]; then
   git clone -q "$repo" "$tmp/w" 2>/dev/null
   git -C "$tmp/w" symbolic-ref HEAD refs/heads/main
   printf '# demo-app\n\nA tiny service that Kiwi builds on every push to main.\n' >"$tmp/w/README.md"
-  printf 'FROM docker.io/library/busybox:1.36\nCOPY README.md /srv/README.md\nCMD ["cat", "/srv/README.md"]\n' \
+  printf 'FROM localhost/busybox:latest\nRUN echo "built by Kiwi on $(date -u)" > /srv-built\nCOPY README.md /srv/README.md\nCMD ["cat", "/srv/README.md"]\n' \
     >"$tmp/w/Dockerfile"
   git -C "$tmp/w" add README.md Dockerfile
   git -C "$tmp/w" -c user.name="Kiwi Demo" -c user.email=demo@kiwi.invalid commit -q -m "first commit"
   git -C "$tmp/w" push -q origin main
   rm -rf "$tmp"
   echo "created the demo repository $repo"
+fi
+# The demo's base image, made once in the worker's buildah storage from Debian's busybox-static
+# (no registry or internet needed): localhost/busybox:latest.
+buildah_cmd=(buildah --root "$var/data/buildah/storage" --runroot "$var/data/buildah/run"
+             --storage-driver overlay)
+if ! "${buildah_cmd[@]}" inspect --type image localhost/busybox:latest >/dev/null 2>&1; then
+  tmp=$(mktemp -d /tmp/kiwi-base.XXXXXX)
+  mkdir -p "$tmp/rootfs/bin"
+  cp /bin/busybox "$tmp/rootfs/bin/busybox"
+  for applet in $(/bin/busybox --list); do
+    [[ $applet == busybox || -e $tmp/rootfs/bin/$applet ]] || ln -s busybox "$tmp/rootfs/bin/$applet"
+  done
+  tar --numeric-owner -cf "$tmp/bb.tar" -C "$tmp/rootfs" .
+  c=$("${buildah_cmd[@]}" from scratch)
+  "${buildah_cmd[@]}" add "$c" "$tmp/bb.tar" / >/dev/null
+  "${buildah_cmd[@]}" config --cmd '["/bin/sh"]' --env PATH=/bin "$c"
+  "${buildah_cmd[@]}" commit --quiet "$c" localhost/busybox:latest >/dev/null
+  "${buildah_cmd[@]}" rm "$c" >/dev/null
+  rm -rf "$tmp"
+  echo "made the demo's base image localhost/busybox:latest"
 fi
 # The webhook secret: 32 random hex characters, made once and kept.
 if [[ ! -s $var/demo/webhook_secret ]]; then

@@ -95,6 +95,15 @@ build_stage_outcome run_build_stage(const build_stage_request& request) {
   {
     std::ifstream in(request.workspace / result.dockerfile_path, std::ios::binary);
     result.dockerfile.assign(std::istreambuf_iterator<char>(in), {});
+    // Stored with the build and shown by the API: masked like every log line.
+    redactor secrets;
+    for (const std::string* v : {&service.token, &service.webhook_secret, &service.ssh_key}) {
+      secrets.add(*v);
+    }
+    if (request.registry) {
+      secrets.add(request.registry->password, request.registry->username);
+    }
+    secrets.redact_in_place(result.dockerfile);
     if (result.dockerfile.size() > max_stored_dockerfile) {
       result.dockerfile.resize(max_stored_dockerfile);
       result.dockerfile += "\n# (truncated by Kiwi)\n";

@@ -294,7 +294,10 @@ class Kiwi:
             "worker": {"concurrency": 2, "clone_timeout_s": 10, "keep_workspaces": True,
                        **(worker_extra or {})},
             "http": {"shutdown_grace_ms": 5000},
-            "services": services,
+            # Services without a "dockerfile" are clone-only here: these tests are about the
+            # queue, webhooks and clones; test_build_flow.py builds images.
+            "services": [s if "dockerfile" in s else dict(s, dockerfile={"mode": "none"})
+                         for s in services],
         }
         self.config.update(extra or {})
         self.config_path = os.path.join(root, "kiwi.json")
