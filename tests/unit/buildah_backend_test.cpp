@@ -28,28 +28,6 @@ using steady = std::chrono::steady_clock;
 
 namespace {
 
-// Collects the lines a build reports; tests may read them while the build runs.
-struct line_log {
-  std::mutex mutex;
-  std::vector<std::string> lines;
-
-  std::function<void(std::string_view)> sink() {
-    return [this](std::string_view line) {
-      std::lock_guard lock(mutex);
-      lines.emplace_back(line);
-    };
-  }
-  bool has_line(std::string_view text) {
-    std::lock_guard lock(mutex);
-    return std::find(lines.begin(), lines.end(), text) != lines.end();
-  }
-  bool contains(std::string_view text) {
-    std::lock_guard lock(mutex);
-    return std::any_of(lines.begin(), lines.end(),
-                       [&](const std::string& l) { return l.find(text) != std::string::npos; });
-  }
-};
-
 std::string random_suffix() {
   std::random_device random;
   return std::to_string(random());
@@ -58,7 +36,7 @@ std::string random_suffix() {
 // A workspace with a Dockerfile, a private temp root, and a request on the shared storage.
 struct build_fixture {
   test::temp_dir dir{"kiwi-build"};
-  line_log log;
+  test::line_log log;
   buildah_build_request request;
 
   explicit build_fixture(const std::string& dockerfile) {

@@ -20,25 +20,7 @@ using steady = std::chrono::steady_clock;
 
 namespace {
 
-// Collects the lines a child prints (on_line runs on the calling thread, but tests may peek
-// from another one).
-struct line_log {
-  std::mutex mutex;
-  std::vector<std::string> lines;
-
-  std::function<void(std::string_view)> sink() {
-    return [this](std::string_view line) {
-      std::lock_guard lock(mutex);
-      lines.emplace_back(line);
-    };
-  }
-  std::vector<std::string> all() {
-    std::lock_guard lock(mutex);
-    return lines;
-  }
-};
-
-child_request shell(const std::string& script, line_log* log = nullptr) {
+child_request shell(const std::string& script, test::line_log* log = nullptr) {
   child_request r;
   r.argv = {"sh", "-c", script};
   r.env = kiwi::environment_subset({"PATH"});
@@ -148,7 +130,7 @@ TEST_CASE("child process: a missing program") {
 
 // stdout and stderr arrive merged, line by line, with CRLF and a missing final newline handled.
 TEST_CASE("child process: lines") {
-  line_log log;
+  test::line_log log;
   child_result r = run_child(shell("echo out; echo err >&2; printf 'crlf\\r\\nlast'", &log));
   CHECK(r.succeeded());
   CHECK(log.all() == std::vector<std::string>{"out", "err", "crlf", "last"});
@@ -157,7 +139,7 @@ TEST_CASE("child process: lines") {
 
 // Long lines are split at max_line_bytes, never inside a UTF-8 character.
 TEST_CASE("child process: long lines are split") {
-  line_log log;
+  test::line_log log;
   child_request r = shell("head -c 20000 /dev/zero | tr '\\0' x; echo", &log);
   r.max_line_bytes = 8192;
   CHECK(run_child(r).succeeded());
@@ -167,7 +149,7 @@ TEST_CASE("child process: long lines are split") {
   CHECK(lines[1] == std::string(8192, 'x'));
   CHECK(lines[2] == std::string(20000 - 2 * 8192, 'x'));
 
-  line_log utf8;
+  test::line_log utf8;
   child_request u = shell("head -c 9 /dev/zero | tr '\\0' a; printf '\\303\\251b\\n'", &utf8);
   u.max_line_bytes = 10;  // 9 ASCII bytes + the first byte of "é" would fill it
   CHECK(run_child(u).succeeded());
@@ -178,13 +160,13 @@ TEST_CASE("child process: long lines are split") {
 
 // Carriage-return progress keeps the final state; overwritten states are throttled.
 TEST_CASE("child process: carriage-return progress") {
-  line_log log;
+  test::line_log log;
   child_request r = shell("printf '10%%\\r20%%\\r30%%\\r100%%\\ndone\\n'", &log);
   r.progress_interval = 1h;
   CHECK(run_child(r).succeeded());
   CHECK(log.all() == std::vector<std::string>{"10%", "100%", "done"});
 
-  line_log every;
+  test::line_log every;
   child_request e = shell("printf '10%%\\r20%%\\r100%%\\n'", &every);
   e.progress_interval = 0ms;
   CHECK(run_child(e).succeeded());
@@ -204,7 +186,7 @@ TEST_CASE("child process: the tail") {
 // The environment is exactly the one given; the working directory is set; stdin is empty.
 TEST_CASE("child process: environment, working directory and stdin") {
   test::temp_dir dir;
-  line_log log;
+  test::line_log log;
   child_request r = shell("echo \"$KIWI_FOO|${HOME:-none}\"; pwd; cat; echo end", &log);
   kiwi::set_environment(r.env, "KIWI_FOO", "bar");
   r.working_dir = dir.path();
@@ -227,7 +209,7 @@ TEST_CASE("child process: deadline") {
 
 // A cancel request stops the program within the polling interval; a grandchild dies with it.
 TEST_CASE("child process: cancel kills the process group") {
-  line_log log;
+  test::line_log log;
   std::atomic<bool> cancel{false};
   child_request r = shell("sleep 30 & echo $!; wait", &log);
   r.cancel = &cancel;
@@ -250,7 +232,7 @@ TEST_CASE("child process: cancel kills the process group") {
 
 // A program that ignores SIGTERM is killed after the grace period.
 TEST_CASE("child process: SIGKILL after the grace period") {
-  line_log log;
+  test::line_log log;
   std::atomic<bool> cancel{false};
   child_request r = shell("trap '' TERM; echo ready; sleep 30", &log);
   r.cancel = &cancel;
@@ -272,7 +254,7 @@ TEST_CASE("child process: SIGKILL after the grace period") {
 // What the program leaves running in the background is killed when it exits, so the call
 // returns even though the background process holds the output pipe.
 TEST_CASE("child process: background processes do not outlive the program") {
-  line_log log;
+  test::line_log log;
   const auto start = steady::now();
   child_result result = run_child(shell("sleep 30 & echo $!", &log));
   CHECK(result.succeeded());
@@ -290,7 +272,7 @@ TEST_CASE("child process: no descriptor leaks") {
   ::close(opened);
   REQUIRE(inherited >= 50);
   const std::size_t before = open_fd_count();
-  line_log log;
+  test::line_log log;
   child_result result = run_child(shell("ls /proc/self/fd", &log));
   CHECK(result.succeeded());
   CHECK(open_fd_count() == before);

@@ -35,28 +35,6 @@ const std::string timeout_message =
     "Connection timeout: check firewall settings and the git server status";
 const std::string token = "glpat-s3cr3t-t0ken";
 
-// Collects the progress lines a clone reports.
-struct progress_log {
-  std::mutex mutex;
-  std::vector<std::string> lines;
-
-  std::function<void(std::string_view)> sink() {
-    return [this](std::string_view line) {
-      std::lock_guard lock(mutex);
-      lines.emplace_back(line);
-    };
-  }
-  std::string last_fetch_line() {
-    std::lock_guard lock(mutex);
-    for (auto it = lines.rbegin(); it != lines.rend(); ++it) {
-      if (it->starts_with("Fetching origin: ")) {
-        return *it;
-      }
-    }
-    return "";
-  }
-};
-
 clone_request make_request(const test::temp_dir& dir, const std::string& url,
                            const std::string& sha, const std::string& build) {
   clone_request r;
@@ -161,7 +139,7 @@ TEST_CASE("a file:// clone writes the commit's files, and only them, into the wo
   repo.git({"push", "-q", "origin", "HEAD"});
   const std::string sha = repo.rev_parse("HEAD");
 
-  progress_log progress;
+  test::line_log progress;
   auto request = make_request(dir, repo.file_url(), sha, "b1");
   request.on_progress = progress.sink();
   const auto result = success(run_clone(request));
@@ -177,7 +155,7 @@ TEST_CASE("a file:// clone writes the commit's files, and only them, into the wo
   CHECK_FALSE(fs::exists(request.workspace / ".git"));
   CHECK(fs::exists(request.mirror_dir / "HEAD"));
   CHECK(fs::exists(request.mirror_dir.string() + ".lock"));
-  CHECK(progress.last_fetch_line().ends_with(", done"));
+  CHECK(progress.last_starting_with("Fetching origin: ").ends_with(", done"));
   REQUIRE_FALSE(progress.lines.empty());
   CHECK(progress.lines.back() == "Checked out " + sha.substr(0, 12) + " (3 files)");
 }
@@ -189,13 +167,13 @@ TEST_CASE("the mirror is reused: new pushes are fetched incrementally, known com
   REQUIRE(success(run_clone(make_request(dir, repo.file_url(), first, "b1"))).fetched);
 
   const std::string second = repo.commit({{"README.md", "hello again\n"}}, "second");
-  progress_log progress;
+  test::line_log progress;
   auto request = make_request(dir, repo.file_url(), second, "b2");
   request.on_progress = progress.sink();
   const auto result = success(run_clone(request));
   CHECK(result.fetched);
   // Only the new commit, its root tree and the changed blob travel.
-  CHECK(progress.last_fetch_line() == "Fetching origin: 3/3 objects, 0.0 MiB, done");
+  CHECK(progress.last_starting_with("Fetching origin: ") == "Fetching origin: 3/3 objects, 0.0 MiB, done");
   CHECK(test::read_file(request.workspace / "README.md") == "hello again\n");
 
   auto again = make_request(dir, repo.file_url(), first, "b3");

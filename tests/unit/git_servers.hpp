@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -21,10 +22,13 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
+#include <mutex>
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -33,6 +37,48 @@ extern char** environ;
 namespace kiwi::test {
 
 namespace fs = std::filesystem;
+
+// Collects the lines a stage or a child process reports (from another thread); tests read them
+// while it runs or afterwards.
+struct line_log {
+  std::mutex mutex;
+  std::vector<std::string> lines;
+
+  std::function<void(std::string_view)> sink() {
+    return [this](std::string_view line) {
+      std::lock_guard lock(mutex);
+      lines.emplace_back(line);
+    };
+  }
+  std::vector<std::string> all() {
+    std::lock_guard lock(mutex);
+    return lines;
+  }
+  bool has_line(std::string_view text) {
+    std::lock_guard lock(mutex);
+    return std::find(lines.begin(), lines.end(), text) != lines.end();
+  }
+  bool contains(std::string_view text) {
+    std::lock_guard lock(mutex);
+    return std::any_of(lines.begin(), lines.end(),
+                       [&](const std::string& l) { return l.find(text) != std::string::npos; });
+  }
+  std::vector<std::string> starting_with(std::string_view prefix) {
+    std::lock_guard lock(mutex);
+    std::vector<std::string> out;
+    for (const auto& l : lines) {
+      if (l.starts_with(prefix)) {
+        out.push_back(l);
+      }
+    }
+    return out;
+  }
+  // The last line with this prefix, or "".
+  std::string last_starting_with(std::string_view prefix) {
+    const auto found = starting_with(prefix);
+    return found.empty() ? std::string() : found.back();
+  }
+};
 using namespace std::chrono_literals;
 
 // A fresh directory under the system temp dir, removed with everything in it.

@@ -29,27 +29,6 @@ struct ssh_setup {
   std::string url = server.url(repo.bare());
 };
 
-struct progress_lines {
-  std::mutex mutex;
-  std::vector<std::string> lines;
-  std::function<void(std::string_view)> sink() {
-    return [this](std::string_view line) {
-      std::lock_guard lock(mutex);
-      lines.emplace_back(line);
-    };
-  }
-  std::vector<std::string> starting_with(std::string_view prefix) {
-    std::lock_guard lock(mutex);
-    std::vector<std::string> out;
-    for (const auto& l : lines) {
-      if (l.starts_with(prefix)) {
-        out.push_back(l);
-      }
-    }
-    return out;
-  }
-};
-
 kiwi::clone_request clone_of(const ssh_setup& s, const std::string& build) {
   kiwi::clone_request r;
   r.service = "app";
@@ -110,7 +89,7 @@ int ls_certificate(git_cert* cert, int valid, const char* host, void* payload) {
 
 TEST_CASE("over ssh the clone stage logs in with the service's key and checks out the commit") {
   ssh_setup s;
-  progress_lines progress;
+  test::line_log progress;
   auto request = clone_of(s, "b1");
   request.ssh_key = s.server.client_key();
   request.on_progress = progress.sink();
@@ -156,7 +135,7 @@ TEST_CASE("over ssh an unknown key and a missing key fail as authentication, say
 
 TEST_CASE("ssh_known_hosts pins the host key: the server's own line passes, another key fails") {
   ssh_setup s;
-  progress_lines progress;
+  test::line_log progress;
   auto pinned = clone_of(s, "b1");
   pinned.ssh_key = s.server.client_key();
   // Among other hosts' lines, with a comment, as a known_hosts file looks.
