@@ -1,5 +1,7 @@
 #include "common/webhook_installer.hpp"
 
+#include <cctype>
+
 #include <nlohmann/json.hpp>
 
 #include "common/http_client.hpp"

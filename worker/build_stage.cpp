@@ -1,6 +1,7 @@
 #include "worker/build_stage.hpp"
 
 #include <fstream>
+#include <iterator>
 #include <system_error>
 
 #include "common/dockerfile.hpp"
