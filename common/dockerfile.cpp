@@ -7,6 +7,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/text.hpp"
+
 namespace kiwi {
 namespace {
 
@@ -31,14 +33,6 @@ dockerfile_error error(std::string field, std::string message) {
   return {std::move(field), std::move(message)};
 }
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  }
-  return out;
-}
-
 std::string_view basename(std::string_view path) {
   auto slash = path.rfind('/');
   return slash == std::string_view::npos ? path : path.substr(slash + 1);
@@ -54,7 +48,7 @@ std::size_t depth(std::string_view path) {
 }
 
 bool is_dockerfile_name(std::string_view name) {
-  const std::string n = lower(name);
+  const std::string n = to_lower_ascii(name);
   return n == "dockerfile" || n.ends_with(".dockerfile") || n.starts_with("dockerfile.");
 }
 
@@ -119,15 +113,8 @@ bool dotted_module(std::string_view s) {
   }
 }
 
-std::string trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) {
-    s.remove_prefix(1);
-  }
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) {
-    s.remove_suffix(1);
-  }
-  return std::string(s);
-}
+// An owned copy without surrounding white space.
+std::string trimmed(std::string_view s) { return std::string(trim_whitespace(s)); }
 
 std::vector<std::string> lines_of(std::string_view text) {
   std::vector<std::string> out;
@@ -524,7 +511,7 @@ std::string requirement_name(std::string_view spec) {
 std::set<std::string> requirements_txt(std::string_view text) {
   std::set<std::string> out;
   for (const auto& raw : lines_of(text)) {
-    std::string line = trim(raw.substr(0, raw.find('#')));
+    std::string line = trimmed(raw.substr(0, raw.find('#')));
     if (line.empty() || line.front() == '-') {
       continue;
     }
@@ -537,7 +524,7 @@ std::set<std::string> requirements_txt(std::string_view text) {
 
 bool poetry_pyproject(std::string_view text) {
   for (const auto& line : lines_of(text)) {
-    if (trim(line) == "[tool.poetry]") {
+    if (trimmed(line) == "[tool.poetry]") {
       return true;
     }
   }
@@ -567,7 +554,7 @@ std::set<std::string> pyproject_dependencies(std::string_view text) {
   std::string table;
   bool in_array = false;
   for (const auto& raw : lines_of(text)) {
-    const std::string line = trim(raw);
+    const std::string line = trimmed(raw);
     if (in_array) {
       in_array = scan_requirement_array(line, out);
     } else if (line.starts_with("[")) {
@@ -575,7 +562,7 @@ std::set<std::string> pyproject_dependencies(std::string_view text) {
     } else if (line.empty() || line.front() == '#') {
       continue;
     } else if (table == "[tool.poetry.dependencies]") {
-      std::string key = trim(line.substr(0, line.find('=')));
+      std::string key = trimmed(line.substr(0, line.find('=')));
       if (key.size() >= 2 && (key.front() == '"' || key.front() == '\'')) {
         key = key.substr(1, key.size() - 2);
       }
@@ -597,7 +584,7 @@ std::optional<std::string> find_app_object(const project_files& files, std::stri
   static constexpr std::string_view candidates[] = {
       "main.py", "app.py", "wsgi.py", "asgi.py", "application.py", "server.py",
       "app/main.py", "app/__init__.py", "app/app.py"};
-  const std::string lower_cls = lower(cls);
+  const std::string lower_cls = to_lower_ascii(cls);
   std::optional<std::string> factory;
   for (auto file : candidates) {
     if (!files.has(file)) {
@@ -619,8 +606,8 @@ std::optional<std::string> find_app_object(const project_files& files, std::stri
       }
       auto eq = line.find('=');
       if (eq != std::string::npos && eq + 1 < line.size() && line[eq + 1] != '=') {
-        std::string name = trim(line.substr(0, std::min(eq, line.find(':'))));
-        std::string value = trim(line.substr(eq + 1));
+        std::string name = trimmed(line.substr(0, std::min(eq, line.find(':'))));
+        std::string value = trimmed(line.substr(eq + 1));
         const std::string call = std::string(cls) + "(";
         if (python_identifier(name) &&
             (value.starts_with(call) || value.starts_with(lower_cls + "." + call))) {
@@ -951,7 +938,7 @@ bool declares_main(const project_files& files, const std::string& file) {
     return false;
   }
   for (const auto& line : lines_of(*text)) {
-    if (trim(line) == "package main") {
+    if (trimmed(line) == "package main") {
       return true;
     }
   }
@@ -964,7 +951,7 @@ std::variant<go_project, dockerfile_error> detect_go(const project_files& files)
   std::string module;
   for (const auto& line : lines_of(files.read("go.mod").value_or(""))) {
     if (line.starts_with("module ")) {
-      module = trim(line.substr(7));
+      module = trimmed(line.substr(7));
     }
   }
   // Main packages: the root, else folders with a main.go (shallowest first).

@@ -4,19 +4,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/text.hpp"
 #include "common/webhook_signature.hpp"
 
 namespace kiwi {
 
 namespace {
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) {
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  }
-  return out;
-}
 
 bool is_space(char c) { return c == ' ' || c == '\t'; }
 
@@ -200,8 +193,9 @@ class registry_login {
     }
     token_ = *found;
     token_service_ = token_host;
-    const http_reply again = get(registry_endpoint_, "/v2/", {{"Authorization", "Bearer " + token_}},
-                                 "the registry");
+    const http_reply again =
+        get(registry_endpoint_, "/v2/", {{"Authorization", "Bearer " + token_}},
+            "the registry");
     return final_answer(again, "bearer", "authenticated with a Bearer token from " + token_host +
                                              " at " + describe_with(again));
   }
@@ -283,7 +277,7 @@ std::optional<auth_challenge> parse_auth_challenge(std::string_view h) {
     return std::nullopt;
   }
   auth_challenge c;
-  c.scheme = lower(h.substr(start, i - start));
+  c.scheme = to_lower_ascii(h.substr(start, i - start));
   for (;;) {
     while (i < h.size() && (is_space(h[i]) || h[i] == ',')) ++i;
     start = i;
@@ -291,7 +285,7 @@ std::optional<auth_challenge> parse_auth_challenge(std::string_view h) {
     if (i == start) {
       break;
     }
-    const std::string key = lower(h.substr(start, i - start));
+    const std::string key = to_lower_ascii(h.substr(start, i - start));
     std::size_t j = i;
     while (j < h.size() && is_space(h[j])) ++j;
     if (j >= h.size() || h[j] != '=') {
@@ -326,7 +320,7 @@ std::vector<registry_attempt> registry_attempts(const registry_config& registry)
   if (url.starts_with("http://") || url.starts_with("https://")) {
     return {{url, !registry.insecure}};
   }
-  const std::string host = lower(url);
+  const std::string host = to_lower_ascii(url);
   if (host == "docker.io" || host == "index.docker.io") {
     return {{"https://registry-1.docker.io", !registry.insecure}};
   }

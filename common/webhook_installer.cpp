@@ -6,6 +6,7 @@
 
 #include "common/http_client.hpp"
 #include "common/resources.hpp"
+#include "common/text.hpp"
 
 namespace kiwi {
 
@@ -69,13 +70,6 @@ std::optional<url_parts> split_git_url(std::string_view url) {
   return p;
 }
 
-std::string lower(std::string s) {
-  for (char& c : s) {
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  }
-  return s;
-}
-
 // Percent-encodes everything but unreserved characters (GitLab wants "group%2Fproject").
 std::string encode_component(std::string_view s) {
   static constexpr char hex[] = "0123456789ABCDEF";
@@ -137,7 +131,7 @@ struct github_api final : forge_api {
              {{"url", r.payload_url},
               {"content_type", "json"},
               {"secret", r.secret},
-              {"insecure_ssl", r.verify_tls ? "0" : "1"}}}};
+              {"insecure_ssl", "0"}}}};  // the forge always verifies kiwid's certificate
   }
   std::string hook_url(const json& hook) const override {
     const auto config = hook.find("config");
@@ -184,7 +178,7 @@ struct gitlab_api final : forge_api {
               {"token", r.secret},
               {"push_events", true},
               {"tag_push_events", r.tag_pushes},
-              {"enable_ssl_verification", r.verify_tls}};
+              {"enable_ssl_verification", true}};
     if (!r.branch.empty()) {
       body["push_events_branch_filter"] = r.branch;
     }
@@ -220,9 +214,9 @@ forge_target forge_target_for(std::string_view git_url, std::string_view provide
     throw field_error("git_url", "the git URL has no host and repository path a forge's API "
                                  "could manage hooks for");
   }
-  const std::string host = lower(parts->host);
+  const std::string host = to_lower_ascii(parts->host);
   t.project = parts->path;
-  t.provider = lower(std::string(provider));
+  t.provider = to_lower_ascii(provider);
   if (t.provider.empty()) {
     if (host == "github.com" || host.find("github") != std::string::npos) {
       t.provider = "github";

@@ -31,7 +31,6 @@ struct webhook_install_request {
   std::string secret;       // the service's webhook secret
   std::string branch;       // GitLab: push events of this branch only
   bool tag_pushes = false;  // also tag pushes (the service's build_tags)
-  bool verify_tls = true;   // the forge verifies kiwid's certificate (never turned off by the API)
   std::chrono::milliseconds timeout{std::chrono::seconds(10)};
 };
 

@@ -5,6 +5,7 @@
 #include <cctype>
 
 #include "common/image_reference.hpp"
+#include "common/text.hpp"
 
 namespace kiwi {
 namespace {
@@ -20,18 +21,8 @@ bool contains_any(std::string_view text, std::initializer_list<std::string_view>
                      [&](std::string_view w) { return contains(text, w); });
 }
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) {
-    s.remove_prefix(1);
-  }
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) {
-    s.remove_suffix(1);
-  }
-  return s;
-}
-
 std::string shortened(std::string_view text) {
-  text = trim(text);
+  text = trim_whitespace(text);
   if (text.size() <= max_detail) {
     return std::string(text);
   }
@@ -73,7 +64,7 @@ int take_stage_prefix(std::string_view& s) {
 }
 
 std::string first_word(std::string_view s) {
-  s = trim(s);
+  s = trim_whitespace(s);
   return std::string(s.substr(0, s.find_first_of(" \t")));
 }
 
@@ -86,14 +77,16 @@ std::string upper(std::string_view s) {
 
 // The image a FROM step names: "FROM --platform=x node:18 AS build" -> "node:18".
 std::string from_image(std::string_view step_text) {
-  std::string_view rest = trim(step_text);
+  std::string_view rest = trim_whitespace(step_text);
   if (upper(first_word(rest)) != "FROM") {
     return {};
   }
-  rest = trim(rest.substr(4));
+  rest = trim_whitespace(rest.substr(4));
   while (rest.starts_with("--")) {
     const auto space = rest.find_first_of(" \t");
-    rest = space == std::string_view::npos ? std::string_view{} : trim(rest.substr(space));
+    rest = space == std::string_view::npos
+               ? std::string_view{}
+               : trim_whitespace(rest.substr(space));
   }
   return first_word(rest);
 }
@@ -200,7 +193,7 @@ int line_of_parse_error(std::string_view message, const dockerfile_outline& dock
   for (const auto* i : candidates) {
     std::vector<std::string_view> words;
     std::string_view rest = i->arguments;
-    while (!(rest = trim(rest)).empty()) {
+    while (!(rest = trim_whitespace(rest)).empty()) {
       const auto space = rest.find_first_of(" \t");
       std::string_view word = rest.substr(0, space);
       if (!word.starts_with("--")) {

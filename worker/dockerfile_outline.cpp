@@ -3,25 +3,10 @@
 #include <algorithm>
 #include <cctype>
 
+#include "common/text.hpp"
+
 namespace kiwi {
 namespace {
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) {
-    s.remove_prefix(1);
-  }
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) {
-    s.remove_suffix(1);
-  }
-  return s;
-}
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
 
 std::string upper(std::string_view s) {
   std::string out(s);
@@ -68,19 +53,19 @@ dockerfile_outline outline_dockerfile(std::string_view text) {
   std::size_t n = 0;
   // Parser directives: "# name=value" lines at the very top.
   for (; n < lines.size(); ++n) {
-    std::string_view l = trim(lines[n]);
+    std::string_view l = trim_whitespace(lines[n]);
     if (l.empty() || l.front() != '#') {
       break;
     }
-    l = trim(l.substr(1));
+    l = trim_whitespace(l.substr(1));
     const auto eq = l.find('=');
     if (eq == std::string_view::npos) {
       break;
     }
-    const std::string name = lower(trim(l.substr(0, eq)));
+    const std::string name = to_lower_ascii(trim_whitespace(l.substr(0, eq)));
     if (name == "escape") {
       out.escape_directive_line = static_cast<int>(n) + 1;
-      const std::string_view value = trim(l.substr(eq + 1));
+      const std::string_view value = trim_whitespace(l.substr(eq + 1));
       if (value.size() == 1 && (value[0] == '`' || value[0] == '\\')) {
         escape = value[0];
       }
@@ -93,7 +78,7 @@ dockerfile_outline outline_dockerfile(std::string_view text) {
   int step = 0;
   bool leading_args = true;  // ARGs before the first FROM belong to no stage
   for (; n < lines.size(); ++n) {
-    std::string_view l = trim(lines[n]);
+    std::string_view l = trim_whitespace(lines[n]);
     if (l.empty() || l.front() == '#') {
       continue;
     }
@@ -103,7 +88,7 @@ dockerfile_outline outline_dockerfile(std::string_view text) {
     // Continuation: a line ending in the escape character goes on with the next non-comment
     // line (blank and comment lines inside are skipped, as Docker does).
     while (true) {
-      std::string_view piece = trim(lines[n]);
+      std::string_view piece = trim_whitespace(lines[n]);
       const bool continues = !piece.empty() && piece.back() == escape;
       if (continues) {
         piece.remove_suffix(1);
@@ -114,18 +99,20 @@ dockerfile_outline outline_dockerfile(std::string_view text) {
       }
       joined.push_back(' ');
       ++n;
-      while (n < lines.size() && (trim(lines[n]).empty() || trim(lines[n]).front() == '#')) {
+      while (n < lines.size() && (trim_whitespace(lines[n]).empty() ||
+                                  trim_whitespace(lines[n]).front() == '#')) {
         ++n;
       }
       if (n >= lines.size()) {
         break;
       }
     }
-    std::string_view rest = trim(joined);
+    std::string_view rest = trim_whitespace(joined);
     const auto space = rest.find_first_of(" \t");
     ins.keyword = upper(rest.substr(0, space));
-    ins.arguments = std::string(space == std::string_view::npos ? std::string_view{}
-                                                                : trim(rest.substr(space)));
+    ins.arguments = space == std::string_view::npos
+                        ? std::string()
+                        : std::string(trim_whitespace(rest.substr(space)));
     if (ins.keyword == "FROM") {
       ++stage;
       step = 1;
