@@ -316,9 +316,22 @@ class Kiwi:
             self.kiwid.start()
             self.port = int(wait_until(lambda: _read(port_file), what="kiwid.port"))
             wait_until(lambda: _port_open(self.port), what="kiwid listening")
+            # kiwid listens before its Redis connection is up (it answers 503 meanwhile); wait
+            # for /readyz so a test's first request does not race it. Tests that start kiwid
+            # with Redis down get on after the wait.
+            try:
+                wait_until(self._ready, timeout=5, what="kiwid ready")
+            except TimeoutError:
+                pass
         for w in self.workers:
             w.start()
         return self
+
+    def _ready(self):
+        try:
+            return self.request("GET", "/readyz", timeout=2)[0] == 200
+        except OSError:
+            return False
 
     def stop(self):
         codes = [w.terminate() for w in self.workers]
