@@ -83,7 +83,10 @@ std::string format_duration(const std::string& from_ms, const std::string& to_ms
   if (!number(from_ms) || !number(to_ms)) {
     return {};
   }
-  const long long ms = std::max(0LL, std::stoll(to_ms) - std::stoll(from_ms));
+  return format_millis(std::max(0LL, std::stoll(to_ms) - std::stoll(from_ms)));
+}
+
+std::string format_millis(long long ms) {
   char buf[32];
   if (ms < 1000) {
     std::snprintf(buf, sizeof buf, "%lldms", ms);

@@ -27,6 +27,9 @@ std::string format_unix_ms(const std::string& ms);
 // The duration between two Unix-ms strings as "1.2s" / "3m04s"; "" when either is missing.
 std::string format_duration(const std::string& from_ms, const std::string& to_ms);
 
+// A duration in milliseconds as "850ms", "1.2s" or "3m04s".
+std::string format_millis(long long ms);
+
 // One line for a build event: "16:08:34.123  clone     succeeded  checked out ...".
 std::string event_line(const nlohmann::json& event);
 

@@ -10,6 +10,7 @@ usage: kiwictl [--url URL] [--token-file FILE] [--output json] COMMAND ...
 commands:
   service register [flags | --from-file F]   register a service (no flags: a wizard)
   service list | show NAME | test NAME | delete NAME | update NAME [flags | --from-file F]
+  service dockerfile-preview NAME [--ref R] [--mode M] [--language L] [--framework F]
   registry list | show NAME | create [flags | --from-file F] | delete NAME | test NAME
   runtime list | show NAME | create [flags | --from-file F] | delete NAME | test NAME
   webhook show NAME | install NAME | rotate NAME
@@ -53,6 +54,12 @@ constexpr std::string_view service_usage =
   kiwictl service register --from-file service.json [options overriding the file]
   kiwictl service update NAME [options | --from-file service.json]
   kiwictl service test NAME                     (connection test: lists the branches)
+  kiwictl service dockerfile-preview NAME [--ref R] [--mode auto|path|wizard]
+                            [--language L] [--framework F]
+                                                (the Dockerfile a build of the ref would use,
+                                                or what the wizard would generate; --language
+                                                and --framework preview wizard choices before
+                                                they are saved)
   kiwictl service delete NAME
 
 service options (docs/configuration.md):

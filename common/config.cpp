@@ -1,6 +1,9 @@
 #include "common/config.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <fstream>
+#include <iterator>
 #include <set>
 #include <sstream>
 
@@ -48,6 +51,42 @@ auto parse_listed(const json& list, const char* what, Parse parse, const parse_c
     }
   }
   return out;
+}
+
+// build.wizard_images: {"node": "node:20.18-bookworm-slim@sha256:...", ...}; each key given
+// replaces that default.
+void parse_wizard_images(const json& images, wizard_images& out) {
+  if (!images.is_object()) {
+    fail("build.wizard_images", "must be an object of image references, e.g. {\"node\": "
+                                "\"node:20.18-bookworm-slim\"}");
+  }
+  const std::pair<const char*, std::string*> fields[] = {
+      {"node", &out.node},     {"python", &out.python},
+      {"maven", &out.maven},   {"gradle", &out.gradle},
+      {"java_runtime", &out.java_runtime}, {"go", &out.go},
+      {"go_runtime", &out.go_runtime}};
+  for (const auto& [key, value] : images.items()) {
+    const std::string path = "build.wizard_images." + key;
+    const auto* field = std::find_if(std::begin(fields), std::end(fields),
+                                     [&](const auto& f) { return key == f.first; });
+    if (field == std::end(fields)) {
+      fail(path, "unknown key; the wizard's images are node, python, maven, gradle, "
+                 "java_runtime, go and go_runtime (docs/build.md)");
+    }
+    if (!value.is_string()) {
+      fail(path, "must be a string: one image reference");
+    }
+    const std::string image = value.get<std::string>();
+    const bool spaced = std::any_of(image.begin(), image.end(), [](char ch) {
+      const auto u = static_cast<unsigned char>(ch);
+      return std::isspace(u) || std::iscntrl(u);
+    });
+    if (image.empty() || spaced) {
+      fail(path, "must be one image reference without spaces, e.g. node:20.18-bookworm-slim "
+                 "or node:20.18-bookworm-slim@sha256:<digest>");
+    }
+    *field->second = image;
+  }
 }
 
 }  // namespace
@@ -161,8 +200,8 @@ kiwi_config parse_config_fields(std::string_view json_text, const std::filesyste
   }
   reject_unknown(root, "",
                  {"listen", "redis", "data_dir", "max_body_bytes", "http", "redis_timeout_ms",
-                  "worker", "queue", "registries", "runtimes", "services", "public_url",
-                  "secrets_key_file", "api"});
+                  "worker", "queue", "build", "registries", "runtimes", "services",
+                  "public_url", "secrets_key_file", "api"});
   kiwi_config c;
 
   std::string listen = get_string(root, "listen", "listen", false, "127.0.0.1:8080");
@@ -292,6 +331,16 @@ kiwi_config parse_config_fields(std::string_view json_text, const std::filesyste
         ms(get_uint(*q, "retry_max_ms", "queue.retry_max_ms", 300'000, 1, 86'400'000));
     if (c.queue.retry_max < c.queue.retry_base) {
       fail("queue.retry_max_ms", "must be at least queue.retry_base_ms");
+    }
+  }
+
+  if (const json* b = member(root, "build")) {
+    if (!b->is_object()) {
+      fail("build", "must be an object");
+    }
+    reject_unknown(*b, "build", {"wizard_images"});
+    if (const json* images = member(*b, "wizard_images")) {
+      parse_wizard_images(*images, c.build.wizard_images);
     }
   }
 

@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/dockerfile.hpp"
 #include "common/resources.hpp"
 
 namespace kiwi {
@@ -59,6 +60,11 @@ struct queue_config {
   std::chrono::milliseconds retry_max{300'000};          // cap on a retry delay
 };
 
+// The build stage (docs/build.md), shared by kiwi-worker and kiwid's Dockerfile preview.
+struct build_config {
+  kiwi::wizard_images wizard_images;  // the wizard's base images; each key may be overridden
+};
+
 // The registration API (docs/api.md).
 struct api_config {
   bool enabled = true;
@@ -78,6 +84,7 @@ struct kiwi_config {
   http_config http;
   worker_config worker;
   queue_config queue;
+  build_config build;
   std::vector<registry_config> registries;
   std::vector<runtime_config> runtimes;
   std::vector<service_config> services;

@@ -1065,6 +1065,45 @@ constexpr std::string_view marker_description[][2] = {
     {"node", "package.json"},
 };
 
+std::string field_example(bool directory) {
+  return directory ? "e.g. \".\" or \"services/api\"" : "e.g. \"docker/Dockerfile\"";
+}
+
+// dockerfile.path or dockerfile.context as a normalised relative path ("." for the root), or
+// the error when it is empty (path only), absolute or climbs out with "..".
+std::variant<std::string, dockerfile_error> relative_field(std::string_view value,
+                                                           const std::string& field,
+                                                           bool directory) {
+  const std::string example = field_example(directory);
+  if (value.empty() && !directory) {
+    return error(field, "is required: the Dockerfile's path in the repository, " + example);
+  }
+  if (value.empty()) {
+    value = ".";
+  }
+  if (value.find('\0') != std::string_view::npos || value.front() == '/') {
+    return error(field, "must be a path relative to the repository, " + example);
+  }
+  const fs::path relative(value);
+  for (const auto& part : relative) {
+    if (part == "..") {
+      return error(field, "must stay inside the repository (no \"..\"), " + example);
+    }
+  }
+  std::string normal = relative.lexically_normal().generic_string();
+  while (normal.size() > 1 && normal.back() == '/') {
+    normal.pop_back();
+  }
+  return normal;
+}
+
+dockerfile_error missing_dockerfile(const std::string& field, const std::string& shown,
+                                    const std::vector<std::string>& found) {
+  return error(field, shown + " does not exist in the repository" +
+                          (found.empty() ? std::string("; it has no Dockerfile at all")
+                                         : "; Dockerfiles found: " + list_some(found)));
+}
+
 bool image_reference(std::string_view image) {
   return !image.empty() && std::none_of(image.begin(), image.end(), [](char c) {
     const auto u = static_cast<unsigned char>(c);
@@ -1117,38 +1156,23 @@ std::variant<dockerfile_location, dockerfile_error> resolve_dockerfile_path(
   // Checks one field and returns its normalised relative form, or the error.
   auto check = [&](std::string_view value, const std::string& field,
                    bool directory) -> std::variant<std::string, dockerfile_error> {
-    const std::string example = directory ? "e.g. \".\" or \"services/api\""
-                                          : "e.g. \"docker/Dockerfile\"";
-    if (value.empty() && !directory) {
-      return error(field, "is required: the Dockerfile's path in the repository, " + example);
+    auto lexical = relative_field(value, field, directory);
+    if (std::holds_alternative<dockerfile_error>(lexical)) {
+      return lexical;
     }
+    const std::string& normal = std::get<std::string>(lexical);
+    const std::string example = field_example(directory);
     if (value.empty()) {
       value = ".";
     }
-    if (value.find('\0') != std::string_view::npos || value.front() == '/') {
-      return error(field, "must be a path relative to the repository, " + example);
-    }
-    const fs::path relative(value);
-    for (const auto& part : relative) {
-      if (part == "..") {
-        return error(field, "must stay inside the repository (no \"..\"), " + example);
-      }
-    }
-    std::string normal = relative.lexically_normal().generic_string();
-    while (normal.size() > 1 && normal.back() == '/') {
-      normal.pop_back();
-    }
-    const fs::path full = root / relative;
+    const fs::path full = root / fs::path(value);
     const std::string shown = json_string(value);
     std::error_code link_ec;
     if (!fs::exists(fs::symlink_status(full, link_ec))) {
       if (directory) {
         return error(field, shown + " is not a folder in the repository; " + example);
       }
-      auto found = find_dockerfiles(directory_view(root));
-      return error(field, shown + " does not exist in the repository" +
-                              (found.empty() ? std::string("; it has no Dockerfile at all")
-                                             : "; Dockerfiles found: " + list_some(found)));
+      return missing_dockerfile(field, shown, find_dockerfiles(directory_view(root)));
     }
     std::error_code resolve_ec;
     const fs::path target = fs::canonical(full, resolve_ec);
@@ -1178,6 +1202,45 @@ std::variant<dockerfile_location, dockerfile_error> resolve_dockerfile_path(
     return *e;
   }
   return dockerfile_location{std::get<std::string>(file), std::get<std::string>(dir)};
+}
+
+std::variant<dockerfile_location, dockerfile_error> resolve_dockerfile_path(
+    const repo_view& repo, std::string_view path, std::string_view context) {
+  auto file = relative_field(path, "dockerfile.path", false);
+  if (auto* e = std::get_if<dockerfile_error>(&file)) {
+    return *e;
+  }
+  auto dir = relative_field(context, "dockerfile.context", true);
+  if (auto* e = std::get_if<dockerfile_error>(&dir)) {
+    return *e;
+  }
+  const std::string& file_path = std::get<std::string>(file);
+  const std::string& dir_path = std::get<std::string>(dir);
+  const std::vector<std::string> all = repo.files();
+  if (!std::binary_search(all.begin(), all.end(), file_path)) {
+    const bool is_folder = std::any_of(all.begin(), all.end(), [&](const std::string& f) {
+      return f.starts_with(file_path + "/");
+    });
+    if (is_folder) {
+      return error("dockerfile.path", json_string(path) + " is not a file; name the Dockerfile "
+                                                          "itself, " + field_example(false));
+    }
+    return missing_dockerfile("dockerfile.path", json_string(path), find_dockerfiles(repo));
+  }
+  if (dir_path != ".") {
+    const bool is_folder = std::any_of(all.begin(), all.end(), [&](const std::string& f) {
+      return f.starts_with(dir_path + "/");
+    });
+    if (!is_folder) {
+      return error("dockerfile.context",
+                   json_string(context) +
+                       (std::binary_search(all.begin(), all.end(), dir_path)
+                            ? " is a file; the build context must be a folder, "
+                            : " is not a folder in the repository; ") +
+                       field_example(true));
+    }
+  }
+  return dockerfile_location{file_path, dir_path};
 }
 
 const std::vector<wizard_language>& wizard_languages() {

@@ -44,6 +44,13 @@ std::variant<dockerfile_location, dockerfile_error> locate_root_dockerfile(const
 std::variant<dockerfile_location, dockerfile_error> resolve_dockerfile_path(
     const std::filesystem::path& checkout, std::string_view path, std::string_view context);
 
+// Mode path over a view, for kiwid's preview, which has no checkout: the same checks of the
+// values (relative, no ".."), then path must be a file of the view and context a folder holding
+// some of its files. Views show no symbolic links, so a Dockerfile reached through one is
+// reported missing here although the build, which resolves links that stay inside, uses it.
+std::variant<dockerfile_location, dockerfile_error> resolve_dockerfile_path(
+    const repo_view& repo, std::string_view path, std::string_view context);
+
 // Mode wizard. Base images are pinned by tag; override any of them, e.g. with a digest
 // ("node:20.18-bookworm-slim@sha256:...") to pin the exact bytes. Each must be one image
 // reference without spaces.

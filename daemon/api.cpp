@@ -1,6 +1,7 @@
 #include "daemon/api.hpp"
 
 #include <functional>
+#include <optional>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -12,8 +13,11 @@
 
 #include "common/blocking_pool.hpp"
 #include "common/build_id.hpp"
+#include "common/dockerfile.hpp"
+#include "common/dockerfile_preview.hpp"
 #include "common/http_client.hpp"
 #include "common/json_fields.hpp"
+#include "common/redact.hpp"
 #include "common/redis_keys.hpp"
 #include "common/registry_probe.hpp"
 #include "common/remote_probe.hpp"
@@ -66,19 +70,50 @@ struct route {
     return true;
   }
   std::string param(std::string_view name, std::string fallback = {}) const {
+    return find_param(name).value_or(std::move(fallback));
+  }
+  // The query parameter's value, percent-decoded ("feature%2Flogin" is "feature/login"); nullopt
+  // when absent. '+' stays '+' (git refs may contain it).
+  std::optional<std::string> find_param(std::string_view name) const {
     std::string_view q = query;
     while (!q.empty()) {
       auto amp = q.find('&');
       std::string_view kv = q.substr(0, amp);
       if (auto eq = kv.find('='); eq != std::string_view::npos && kv.substr(0, eq) == name) {
-        return std::string(kv.substr(eq + 1));
+        return percent_decoded(kv.substr(eq + 1));
       }
       if (amp == std::string_view::npos) {
         break;
       }
       q = q.substr(amp + 1);
     }
-    return fallback;
+    return std::nullopt;
+  }
+
+ private:
+  static std::string percent_decoded(std::string_view s) {
+    auto hex = [](char c) -> int {
+      if (c >= '0' && c <= '9') {
+        return c - '0';
+      }
+      if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+      }
+      if (c >= 'A' && c <= 'F') {
+        return c - 'A' + 10;
+      }
+      return -1;
+    };
+    std::string out;
+    for (std::size_t i = 0; i < s.size(); ++i) {
+      if (s[i] == '%' && i + 2 < s.size() && hex(s[i + 1]) >= 0 && hex(s[i + 2]) >= 0) {
+        out += static_cast<char>(hex(s[i + 1]) * 16 + hex(s[i + 2]));
+        i += 2;
+      } else {
+        out += s[i];
+      }
+    }
+    return out;
   }
 };
 
@@ -155,8 +190,23 @@ json with_source(json j, bool read_only) {
   return j;
 }
 
-// The build record as JSON: scalar fields, and stages grouped from stage.<name>.<field>.
-json build_json(const field_list& fields) {
+// A Unix-ms timestamp of the build record; nullopt when absent or not a number.
+std::optional<long long> unix_ms(const json& object, const char* key) {
+  if (!object.contains(key) || !object[key].is_string()) {
+    return std::nullopt;
+  }
+  const std::string& text = object[key].get_ref<const std::string&>();
+  if (text.empty() || text.size() > 18 ||
+      text.find_first_not_of("0123456789") != std::string::npos) {
+    return std::nullopt;
+  }
+  return std::stoll(text);
+}
+
+// The build record as JSON: scalar fields, and stages grouped from stage.<name>.<field>, each
+// finished stage with its duration_ms, and the build's duration_ms from its first stage's start
+// to its end. The list of a service's builds leaves out the stored Dockerfile (with_dockerfile).
+json build_json(const field_list& fields, bool with_dockerfile = true) {
   json j = json::object();
   json stages = json::object();
   static const std::vector<std::string_view> hidden = {"delivery", "lease", "worker", "cancel"};
@@ -168,13 +218,80 @@ json build_json(const field_list& fields) {
       }
       continue;
     }
-    if (std::find(hidden.begin(), hidden.end(), k) != hidden.end()) {
+    if (std::find(hidden.begin(), hidden.end(), k) != hidden.end() ||
+        (!with_dockerfile && k == "dockerfile")) {
       continue;
     }
     j[k] = v;
   }
+  std::optional<long long> first_start;
+  for (auto& [name, stage] : stages.items()) {
+    const auto started = unix_ms(stage, "started_at");
+    const auto finished = unix_ms(stage, "finished_at");
+    if (started && finished && *finished >= *started) {
+      stage["duration_ms"] = *finished - *started;
+    }
+    if (started && (!first_start || *started < *first_start)) {
+      first_start = started;
+    }
+  }
+  if (const auto finished = unix_ms(j, "finished_at");
+      finished && first_start && *finished >= *first_start) {
+    j["duration_ms"] = *finished - *first_start;
+  }
   j["stages"] = stages;
   return j;
+}
+
+// What a Dockerfile preview masks: the service's secrets and its registry's password.
+redactor preview_secrets(const service_config& s, const std::optional<registry_config>& registry) {
+  redactor secrets;
+  for (const std::string* v : {&s.token, &s.webhook_secret, &s.ssh_key}) {
+    secrets.add(*v);
+  }
+  if (registry) {
+    secrets.add(registry->password, registry->username);
+  }
+  return secrets;
+}
+
+json preview_json(const std::string& service, const dockerfile_preview& p) {
+  json j{{"service", service},
+         {"ref", p.ref},
+         {"sha", p.sha},
+         {"fetched", p.fetched},
+         {"mode", p.mode},
+         {"dockerfile_path", p.dockerfile_path},
+         {"context", p.context},
+         {"dockerfile", p.dockerfile}};
+  if (p.mode == "wizard") {
+    j["dockerignore"] = p.dockerignore;
+    j["repository_dockerignore"] = p.repository_dockerignore;
+    j["generated_by"] = p.generated_by;
+    j["detected"] = json{{"language", p.language},
+                         {"framework", p.framework},
+                         {"package_manager", p.package_manager}};
+  }
+  return j;
+}
+
+// 404 for an unknown ref; 422 for what the service's settings (credentials, URL, Dockerfile)
+// must fix; 502 when the git server could not be reached or failed.
+std::pair<unsigned, json> preview_error_json(const dockerfile_preview_error& e) {
+  unsigned status = 422;
+  if (e.kind == "ref_not_found") {
+    status = 404;
+  } else if (e.kind == "timeout" || e.kind == "other") {
+    status = 502;
+  }
+  json j{{"error", e.message}, {"kind", e.kind}};
+  for (const auto& [key, value] : {std::pair{"field", &e.field}, std::pair{"ref", &e.ref},
+                                   std::pair{"sha", &e.sha}}) {
+    if (!value->empty()) {
+      j[key] = *value;
+    }
+  }
+  return {status, j};
 }
 
 class api_handler {
@@ -310,6 +427,8 @@ class api_handler {
          [](h& x, const route& r) { return x.rotate_secret(r.parts[1]); }},
         {"POST", "/services/{name}/webhook/install",
          [](h& x, const route& r) { return x.install_hook(r.parts[1]); }},
+        {"GET", "/services/{name}/dockerfile/preview",
+         [](h& x, const route& r) { return x.show_dockerfile_preview(r.parts[1], r); }},
         {"GET", "/services/{name}/builds",
          [](h& x, const route& r) { return x.list_builds(r.parts[1], r); }},
         {"POST", "/services/{name}/builds",
@@ -711,6 +830,71 @@ class api_handler {
     return {};
   }
 
+  // --- Dockerfile preview ----------------------------------------------------------------
+
+  // Which Dockerfile a build of the ref would use, or what the wizard would generate for it,
+  // from kiwid's own mirror of the repository (common/dockerfile_preview.hpp). ?ref= (default
+  // the service's branch), ?mode=, ?language= and ?framework= preview settings before they are
+  // saved.
+  asio::awaitable<http_response> show_dockerfile_preview(const std::string& name,
+                                                        const route& r) {
+    require_role(role_, api_role::viewer);
+    const service_config s = co_await existing_service(name);
+    dockerfile_preview_request request;
+    request.ref = r.param("ref");
+    request.mode = r.param("mode");
+    request.language = r.find_param("language");
+    request.framework = r.find_param("framework");
+    if (request.ref.size() > 1024 ||
+        std::any_of(request.ref.begin(), request.ref.end(),
+                    [](char c) { return static_cast<unsigned char>(c) < 0x21 || c == 0x7f; })) {
+      throw api_error{422, "ref: a branch, a tag, refs/... or a 40-hex commit id", "ref"};
+    }
+    if (!request.mode.empty() && request.mode != "auto" && request.mode != "path" &&
+        request.mode != "wizard") {
+      throw api_error{422, "mode: must be auto, path or wizard", "mode"};
+    }
+    const bool wizard_choice = request.language.has_value() || request.framework.has_value();
+    if (request.mode.empty() && !wizard_choice && s.dockerfile.mode == "none") {
+      throw api_error{422,
+                      "dockerfile: the service's dockerfile mode is none (clone only), so its "
+                      "builds make no image; preview a mode with ?mode=auto, ?mode=path or "
+                      "?mode=wizard (or give language and framework)",
+                      "dockerfile"};
+    }
+    if (auto problem = check_wizard_choice(request.language.value_or(""),
+                                           request.framework.value_or(""))) {
+      const std::string field = problem->field.substr(problem->field.rfind('.') + 1);
+      throw api_error{422, field + ": " + problem->message, field};
+    }
+    std::optional<registry_config> registry;
+    if (!s.registry.empty()) {
+      if (const registry_config* c = ctx_.config.find_registry(s.registry)) {
+        registry = *c;
+      } else {
+        auto [ec, found] = co_await ctx_.store.registry(s.registry);
+        check(ec);
+        registry = std::move(found);
+      }
+    }
+    request.secrets = preview_secrets(s, registry);
+    request.service = s;
+    request.images = ctx_.config.build.wizard_images;
+    request.mirror_dir = ctx_.config.data_dir / "preview-mirrors" / (s.name + ".git");
+    request.timeout = ctx_.config.worker.clone_timeout;
+    auto executor = co_await asio::this_coro::executor;
+    auto work = [request]() { return preview_dockerfile(request); };
+    const dockerfile_preview_outcome outcome =
+        co_await run_blocking(blocking_pool(), executor, work);
+    if (const auto* e = std::get_if<dockerfile_preview_error>(&outcome)) {
+      spdlog::info("api: Dockerfile preview of {} ({}) failed ({}): {}", name, e->ref, e->kind,
+                   e->message);
+      const auto [status, body] = preview_error_json(*e);
+      co_return ok(req_, body, status);
+    }
+    co_return ok(req_, preview_json(s.name, std::get<dockerfile_preview>(outcome)));
+  }
+
   // --- builds ----------------------------------------------------------------------------
 
   asio::awaitable<http_response> list_builds(const std::string& name, const route& r) {
@@ -728,7 +912,7 @@ class api_handler {
       auto [ec, fields] = co_await ctx_.queue.build_record(id.str);
       check(ec);
       if (!fields.empty()) {
-        items.push_back(build_json(fields));
+        items.push_back(build_json(fields, false));
       }
     }
     json j{{"items", items}};

@@ -304,6 +304,7 @@ ROUTES = [
     ("GET", "/services/app/webhook", None, "viewer"),
     ("POST", "/services/ghost/webhook/rotate-secret", None, "admin"),
     ("POST", "/services/ghost/webhook/install", None, "admin"),
+    ("GET", "/services/ghost/dockerfile/preview", None, "viewer"),
     ("GET", "/services/app/builds", None, "viewer"),
     ("POST", "/services/app/builds", {"commit": "not-a-sha"}, "developer"),
     ("GET", "/builds/no-such-build", None, "viewer"),
@@ -668,6 +669,19 @@ def test_webhook_setup_rotation_and_worker_builds_an_api_registered_service(env)
     assert build["stages"]["clone"]["started_at"] and build["stages"]["clone"]["finished_at"]
     for hidden in ("lease", "worker", "delivery"):
         assert hidden not in build
+    # Durations come from the stage timestamps: per stage, and the build's from its first
+    # stage's start to its end; the history shows the same record.
+    clone = build["stages"]["clone"]
+    assert clone["duration_ms"] == int(clone["finished_at"]) - int(clone["started_at"]) >= 0
+    assert build["duration_ms"] == int(build["finished_at"]) - int(clone["started_at"])
+    status, history = kiwi.api("GET", "/services/api-svc/builds", token=developer)
+    assert status == 200, history
+    assert [b["id"] for b in history["items"]] == [build_id]
+    listed = history["items"][0]
+    assert listed["status"] == "succeeded" and listed["sha"] == env["head"]
+    assert listed["trigger"] == "webhook", listed
+    assert listed["duration_ms"] == build["duration_ms"]
+    assert listed["stages"]["clone"]["duration_ms"] == clone["duration_ms"]
     events.close()
     kiwi.stop()
     out = kiwi.all_output()

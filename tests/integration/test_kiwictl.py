@@ -195,6 +195,16 @@ def test_build_start_and_follow_logs_until_it_succeeds(env):
     assert re.search(r"^clone\s+succeeded\s", human, re.M), human
     listed = ok(ctl(env, "build", "list", "app", "--limit", "5"))
     assert build_id in listed and "succeeded" in listed
+    # Columns: the build's and each stage's duration; a clone-only build has no image.
+    header, row = listed.splitlines()[:2]
+    assert header.split() == ["BUILD", "#", "STATUS", "REF", "SHA", "TRIGGER", "QUEUED",
+                              "DURATION", "STAGES", "IMAGE", "DIGEST"], listed
+    cells = row.split()
+    assert cells[0] == build_id and cells[2] == "succeeded" and cells[5] == "manual", row
+    assert re.fullmatch(r"\d+ms|\d+\.\ds", cells[-4]), row           # DURATION
+    assert re.fullmatch(r"clone:(\d+ms|\d+\.\ds)", cells[-3]), row   # STAGES
+    assert cells[-2:] == ["-", "-"], row                               # IMAGE, DIGEST
+    assert re.search(r"^duration:\s+(\d+ms|\d+\.\ds)$", human, re.M), human
     # Without -f, a finished build's stored events are printed once.
     replay = ok(ctl(env, "build", "logs", build_id))
     assert replay.splitlines() == lines

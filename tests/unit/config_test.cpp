@@ -153,3 +153,40 @@ TEST_CASE("queue and scheduling settings: defaults, values and errors") {
   CHECK(error_of(with_service(good_service + R"(,"max_concurrent_builds":0)"))
             .find("services[user-api].max_concurrent_builds") != std::string::npos);
 }
+
+TEST_CASE("build.wizard_images overrides the wizard's base images key by key") {
+  const std::string head = R"({"redis":"unix:///tmp/r.sock","data_dir":"/tmp/kiwi",)";
+  // Absent: the defaults of common/dockerfile.hpp.
+  auto defaults = parse_config(head + R"("services":[]})", base);
+  CHECK(defaults.build.wizard_images.node == kiwi::wizard_images{}.node);
+  CHECK(defaults.build.wizard_images.go_runtime == kiwi::wizard_images{}.go_runtime);
+
+  const std::string pinned = "node:20.18-bookworm-slim@sha256:" + std::string(64, 'f');
+  auto c = parse_config(head + R"("build":{"wizard_images":{"node":")" + pinned +
+                            R"(","go_runtime":"registry.local/distroless/static:nonroot"}}})",
+                        base);
+  CHECK(c.build.wizard_images.node == pinned);
+  CHECK(c.build.wizard_images.go_runtime == "registry.local/distroless/static:nonroot");
+  CHECK(c.build.wizard_images.python == kiwi::wizard_images{}.python);  // the rest stay
+
+  auto error = [&](const std::string& build) {
+    return error_of(head + R"("build":)" + build + "}");
+  };
+  CHECK(error(R"({"wizard_images":{"nodejs":"node:20"}})") ==
+        "config key \"build.wizard_images.nodejs\": unknown key; the wizard's images are node, "
+        "python, maven, gradle, java_runtime, go and go_runtime (docs/build.md)");
+  CHECK(error(R"({"wizard_images":{"python":"python:3.12 slim"}})")
+            .starts_with("config key \"build.wizard_images.python\": must be one image reference "
+                         "without spaces"));
+  CHECK(error(R"({"wizard_images":{"go":""}})")
+            .starts_with("config key \"build.wizard_images.go\": must be one image reference"));
+  CHECK(error(R"({"wizard_images":{"maven":"maven:3\n"}})")
+            .starts_with("config key \"build.wizard_images.maven\""));
+  CHECK(error(R"({"wizard_images":{"gradle":7}})") ==
+        "config key \"build.wizard_images.gradle\": must be a string: one image reference");
+  CHECK(error(R"({"wizard_images":["node:20"]})").starts_with(
+      "config key \"build.wizard_images\": must be an object"));
+  CHECK(error(R"({"images":{}})") ==
+        "config key \"build.images\": unknown key; see docs/configuration.md");
+  CHECK(error(R"("fast")") == "config key \"build\": must be an object");
+}
