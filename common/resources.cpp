@@ -1,5 +1,9 @@
 #include "common/resources.hpp"
 
+#include <algorithm>
+#include <array>
+#include <cctype>
+
 #include "common/dockerfile.hpp"
 #include "common/json_fields.hpp"
 #include "common/ssh_known_hosts.hpp"
@@ -212,6 +216,82 @@ registry_config parse_registry(const json& j, const parse_context& ctx) {
   return r;
 }
 
+namespace {
+
+// A Kubernetes resource quantity such as 500m, 2, 1.5, 512Mi, 4Gi (empty allowed: none).
+bool is_quantity(std::string_view q) {
+  static const std::array<std::string_view, 13> suffixes = {
+      "Ki", "Mi", "Gi", "Ti", "Pi", "Ei", "m", "k", "M", "G", "T", "P", "E"};
+  std::size_t digits = 0;
+  while (digits < q.size() && (std::isdigit(static_cast<unsigned char>(q[digits])) ||
+                               q[digits] == '.')) {
+    ++digits;
+  }
+  if (digits == 0 || q.front() == '.' || q.substr(0, digits).ends_with('.')) {
+    return false;
+  }
+  const std::string_view rest = q.substr(digits);
+  return rest.empty() || std::find(suffixes.begin(), suffixes.end(), rest) != suffixes.end();
+}
+
+// A DNS-1123 subdomain: labels joined by dots, at most 253 characters (service account names).
+bool is_dns1123_subdomain(std::string_view name) {
+  if (name.empty() || name.size() > 253) {
+    return false;
+  }
+  for (std::size_t start = 0;;) {
+    const std::size_t dot = name.find('.', start);
+    if (!is_dns1123_label(name.substr(start, dot - start))) {
+      return false;
+    }
+    if (dot == std::string_view::npos) {
+      return true;
+    }
+    start = dot + 1;
+  }
+}
+
+kaniko_settings parse_kaniko(const json& j) {
+  if (!j.is_object()) {
+    fail("kaniko", "must be an object: {\"image\", \"cpu_request\", \"memory_limit\", ...}");
+  }
+  reject_unknown(j, "kaniko.", {"image", "cpu_request", "memory_request", "cpu_limit",
+                                "memory_limit", "service_account", "pending_timeout_s",
+                                "poll_interval_ms", "cache"});
+  kaniko_settings k;
+  k.image = get_string(j, "image", "kaniko.image", false, k.image);
+  if (k.image.empty() || k.image.find_first_of(" \t\n") != std::string::npos) {
+    fail("kaniko.image", "must be one image reference, e.g. " + kaniko_settings{}.image);
+  }
+  struct quantity {
+    const char* key;
+    std::string* value;
+    bool required;
+  };
+  for (const quantity& q : {quantity{"cpu_request", &k.cpu_request, true},
+                            quantity{"memory_request", &k.memory_request, true},
+                            quantity{"cpu_limit", &k.cpu_limit, false},
+                            quantity{"memory_limit", &k.memory_limit, false}}) {
+    const std::string path = std::string("kaniko.") + q.key;
+    *q.value = get_string(j, q.key, path, false, *q.value);
+    if ((q.required || !q.value->empty()) && !is_quantity(*q.value)) {
+      fail(path, "\"" + *q.value + "\" is not a Kubernetes quantity such as 500m, 2, 512Mi or 4Gi");
+    }
+  }
+  k.service_account = get_string(j, "service_account", "kaniko.service_account", false);
+  if (!k.service_account.empty() && !is_dns1123_subdomain(k.service_account)) {
+    fail("kaniko.service_account", "\"" + k.service_account + "\" is not a valid name");
+  }
+  k.pending_timeout_s =
+      get_uint(j, "pending_timeout_s", "kaniko.pending_timeout_s", k.pending_timeout_s, 1, 86400);
+  k.poll_interval_ms =
+      get_uint(j, "poll_interval_ms", "kaniko.poll_interval_ms", k.poll_interval_ms, 50, 60000);
+  k.cache = get_bool(j, "cache", "kaniko.cache", k.cache);
+  return k;
+}
+
+}  // namespace
+
 runtime_config parse_runtime(const json& j, const parse_context& ctx) {
   if (!j.is_object()) {
     fail("", "a runtime must be a JSON object");
@@ -220,7 +300,7 @@ runtime_config parse_runtime(const json& j, const parse_context& ctx) {
   r.type = get_string(j, "type", "type", true);
   if (r.type == "kubernetes") {
     reject_unknown(j, "", {"name", "type", "api_url", "ca_file", "ca_cert", "token", "token_file",
-                           "namespace"});
+                           "namespace", "kaniko"});
   } else if (r.type == "docker") {
     reject_unknown(j, "", {"name", "type", "socket", "url", "tls_ca_cert", "tls_cert", "tls_key"});
   } else {
@@ -258,6 +338,9 @@ runtime_config parse_runtime(const json& j, const parse_context& ctx) {
     r.namespace_ = get_string(j, "namespace", "namespace", false, "default");
     if (!is_dns1123_label(r.namespace_)) {
       fail("namespace", "\"" + r.namespace_ + "\" is not a valid namespace name");
+    }
+    if (member(j, "kaniko")) {
+      r.kaniko = parse_kaniko(j.at("kaniko"));
     }
   } else {
     r.socket = get_string(j, "socket", "socket", false);
@@ -336,6 +419,16 @@ json to_json(const runtime_config& r, bool include_secrets) {
     j["namespace"] = r.namespace_;
     if (!r.ca_cert.empty()) j["ca_cert"] = r.ca_cert;
     j["token"] = secret(r.token, include_secrets);
+    const kaniko_settings& k = r.kaniko;
+    j["kaniko"] = {{"image", k.image},
+                   {"cpu_request", k.cpu_request},
+                   {"memory_request", k.memory_request},
+                   {"cpu_limit", k.cpu_limit},
+                   {"memory_limit", k.memory_limit},
+                   {"service_account", k.service_account},
+                   {"pending_timeout_s", k.pending_timeout_s},
+                   {"poll_interval_ms", k.poll_interval_ms},
+                   {"cache", k.cache}};
   } else {
     if (!r.socket.empty()) j["socket"] = r.socket;
     if (!r.url.empty()) j["url"] = r.url;

@@ -4,6 +4,7 @@
 // both go through the parsers here, so a resource means the same thing wherever it comes from.
 // Parsers throw field_error naming the field (relative to the resource) and what to fix.
 
+#include <cstdint>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -60,6 +61,19 @@ struct registry_config {
   bool read_only = false;
 };
 
+// How a Kubernetes runtime runs Kaniko builds (worker/kaniko_backend.hpp).
+struct kaniko_settings {
+  // Upstream Kaniko (gcr.io/kaniko-project) was archived in June 2025; the default is the
+  // maintained community fork's executor, pinned by tag.
+  std::string image = "ghcr.io/osscontainertools/kaniko:v1.28.0";
+  std::string cpu_request = "500m", memory_request = "1Gi";  // Kubernetes quantities
+  std::string cpu_limit = "2", memory_limit = "4Gi";         // empty: no limit
+  std::string service_account;  // empty: the namespace's default
+  std::uint64_t pending_timeout_s = 300;  // a pod that cannot be scheduled fails after this
+  std::uint64_t poll_interval_ms = 1000;  // pod status polling while the build runs
+  bool cache = true;                      // --cache=true with <image>/cache as cache repo
+};
+
 struct runtime_config {
   std::string name;
   std::string type;       // kubernetes | docker
@@ -68,6 +82,7 @@ struct runtime_config {
   std::string ca_cert;    // PEM (from ca_file or given inline)
   std::string token;      // bearer token
   std::string namespace_ = "default";
+  kaniko_settings kaniko;
   // docker
   std::string socket;     // unix socket path
   std::string url;        // tcp://host:port (TLS with the fields below)

@@ -1,5 +1,6 @@
 #include "worker/build_stage.hpp"
 
+#include <algorithm>
 #include <fstream>
 #include <iterator>
 #include <system_error>
@@ -9,6 +10,7 @@
 #include "common/redact.hpp"
 #include "common/repo_view.hpp"
 #include "common/tag_rule.hpp"
+#include "worker/kaniko_backend.hpp"
 
 namespace kiwi {
 
@@ -38,6 +40,81 @@ bool write_file(const std::filesystem::path& path, const std::string& text) {
   return static_cast<bool>(out.flush());
 }
 
+build_stage_failure from_image_error(const image_build_error& e) {
+  build_stage_failure f;
+  f.message = e.message;
+  f.kind = e.kind;
+  f.cancelled = e.code == image_build_errc::cancelled;
+  f.last_lines = e.last_lines;
+  return f;
+}
+
+// The image built by a Kaniko Job on the service's Kubernetes runtime, from a git context at
+// the pushed commit. The checkout here only served to find (or generate) the Dockerfile.
+build_stage_outcome build_with_kaniko(const build_stage_request& request,
+                                      build_stage_result result, const std::string& context,
+                                      const std::optional<std::string>& generated) {
+  const service_config& service = request.service;
+  if (!request.registry) {
+    return fail("a Kaniko build on runtime \"" + request.runtime->name +
+                "\" pushes the image to a registry: set the service's registry");
+  }
+  auto git = make_kaniko_git_context(service.git_url, request.ref, request.sha);
+  if (auto* e = std::get_if<std::string>(&git)) {
+    return fail(*e);
+  }
+  kaniko_build_request k;
+  k.runtime = *request.runtime;
+  kaniko_job_spec& spec = k.spec;
+  spec.name = kaniko_job_name(request.build_id);
+  spec.namespace_ = request.runtime->namespace_;
+  spec.build_id = request.build_id;
+  spec.service = service.name;
+  spec.git = std::get<kaniko_git_context>(git);
+  spec.git_username = service.git_username;
+  spec.git_token = service.token;
+  if (generated) {
+    spec.generated_dockerfile = *generated;
+    spec.dockerfile = std::string(kaniko_dockerfile_dir) + "/Dockerfile";
+  } else {
+    // Kaniko reads --dockerfile relative to the context (the sub-path of the clone).
+    spec.dockerfile =
+        std::filesystem::path(result.dockerfile_path).lexically_relative(context).generic_string();
+  }
+  spec.context_sub_path = context;
+  spec.destinations = {result.image};
+  if (request.runtime->kaniko.cache) {
+    const std::string image = service.image.empty() ? service.name : service.image;
+    spec.cache_repo = registry_host(request.registry->url) + "/" + image + "/cache";
+  }
+  registry_credentials creds;
+  creds.url = request.registry->url;
+  creds.username = request.registry->username;
+  creds.password = request.registry->password;
+  creds.insecure = request.registry->insecure;
+  spec.registry = std::move(creds);
+  const auto left = request.deadline - std::chrono::steady_clock::now();
+  spec.active_deadline_s =
+      request.deadline == std::chrono::steady_clock::time_point::max()
+          ? 86400
+          : std::max<std::int64_t>(
+                1, std::chrono::duration_cast<std::chrono::seconds>(left).count());
+  for (const std::string* s : {&service.webhook_secret, &service.ssh_key}) {
+    if (!s->empty()) {
+      k.secrets.push_back(*s);
+    }
+  }
+  k.deadline = request.deadline;
+  k.cancel = request.cancel;
+  k.on_line = request.on_line;
+  image_build_outcome built = run_kaniko_build(k);
+  if (auto* e = std::get_if<image_build_error>(&built)) {
+    return from_image_error(*e);
+  }
+  result.digest = std::get<image_build_result>(built).digest;
+  return result;
+}
+
 }  // namespace
 
 std::string local_image_name(std::string_view service, std::string_view tag) {
@@ -55,6 +132,7 @@ build_stage_outcome run_build_stage(const build_stage_request& request) {
   // 1. The Dockerfile.
   build_stage_result result;
   std::string context = ".";
+  std::optional<std::string> wizard_dockerfile;
   const directory_view view(request.workspace);
   if (service.dockerfile.mode == "path") {
     auto located = resolve_dockerfile_path(request.workspace, service.dockerfile.path,
@@ -65,8 +143,8 @@ build_stage_outcome run_build_stage(const build_stage_request& request) {
     result.dockerfile_path = std::get<dockerfile_location>(located).path;
     context = std::get<dockerfile_location>(located).context;
   } else if (service.dockerfile.mode == "wizard") {
-    auto generated =
-        generate_dockerfile(view, service.dockerfile.language, service.dockerfile.framework);
+    auto generated = generate_dockerfile(view, service.dockerfile.language,
+                                         service.dockerfile.framework, request.wizard_images);
     if (auto* e = std::get_if<dockerfile_error>(&generated)) {
       return fail("Dockerfile wizard (" + e->field + "): " + e->message);
     }
@@ -85,6 +163,7 @@ build_stage_outcome run_build_stage(const build_stage_request& request) {
                   failure_kind::transient);
     }
     say("Dockerfile generated by the wizard: " + out.summary);
+    wizard_dockerfile = out.dockerfile;
   } else {
     auto located = locate_root_dockerfile(view);
     if (auto* e = std::get_if<dockerfile_error>(&located)) {
@@ -133,6 +212,9 @@ build_stage_outcome run_build_stage(const build_stage_request& request) {
   say("building " + result.dockerfile_path + " (context " + context + ") as " + result.image);
 
   // 3. Build (and push).
+  if (request.runtime) {
+    return build_with_kaniko(request, std::move(result), context, wizard_dockerfile);
+  }
   buildah_build_request build;
   build.workspace = request.workspace;
   build.dockerfile = result.dockerfile_path;
@@ -160,12 +242,7 @@ build_stage_outcome run_build_stage(const build_stage_request& request) {
   build.on_line = request.on_line;
   image_build_outcome built = run_buildah_build(build);
   if (auto* e = std::get_if<image_build_error>(&built)) {
-    build_stage_failure f;
-    f.message = e->message;
-    f.kind = e->kind;
-    f.cancelled = e->code == image_build_errc::cancelled;
-    f.last_lines = e->last_lines;
-    return f;
+    return from_image_error(*e);
   }
   const auto& done = std::get<image_build_result>(built);
   result.digest = done.digest;

@@ -15,6 +15,7 @@
 #include <variant>
 #include <vector>
 
+#include "common/dockerfile.hpp"
 #include "common/resources.hpp"
 #include "common/retry_policy.hpp"
 #include "worker/buildah_backend.hpp"
@@ -23,7 +24,10 @@ namespace kiwi {
 
 struct build_stage_request {
   service_config service;
+  kiwi::wizard_images wizard_images;        // mode wizard's base images (build.wizard_images)
   std::optional<registry_config> registry;  // the service's registry; nullopt: build only
+  std::optional<runtime_config> runtime;    // a kubernetes runtime: Kaniko; nullopt: buildah
+  std::string build_id;                     // names the Kaniko Job
   std::filesystem::path workspace;          // the checked-out commit
   std::string ref;                          // refs/heads/main or refs/tags/v1.2.0
   std::string sha;

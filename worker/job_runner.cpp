@@ -441,6 +441,7 @@ asio::awaitable<void> job_runner::run_build(const claimed_job& job, const build_
 
   build_stage_request request;
   request.service = service;
+  request.wizard_images = config_.build.wizard_images;
   if (!service.registry.empty()) {
     if (const registry_config* r = config_.find_registry(service.registry)) {
       request.registry = *r;
@@ -464,13 +465,37 @@ asio::awaitable<void> job_runner::run_build(const claimed_job& job, const build_
     }
   }
   if (service.build_runtime != "local") {
-    // Kaniko on Kubernetes is the next step of the build work (docs/build-backends.md).
-    const std::string unsupported = "build_runtime \"" + service.build_runtime +
-                                    "\": Kaniko builds on Kubernetes are not available in this "
-                                    "version; use build_runtime local";
-    co_await fail_permanently(job, base, unsupported, false, control);
-    co_return;
+    // Kaniko on the named Kubernetes runtime.
+    if (const runtime_config* rt = config_.find_runtime(service.build_runtime)) {
+      request.runtime = *rt;
+    } else {
+      auto [ec, found] = co_await store_.runtime(service.build_runtime);
+      if (ec) {
+        const job_result r = failure_result(
+            base, "build", "cannot read the runtime's settings (" + ec.message() + ")",
+            failure_kind::transient, attempt, config_.queue);
+        co_await finish(job, r, control);
+        co_return;
+      }
+      if (!found) {
+        const std::string missing = "build_runtime \"" + service.build_runtime +
+                                    "\" does not exist (deleted?): register it or set the "
+                                    "service's build_runtime to local";
+        co_await fail_permanently(job, base, missing, false, control);
+        co_return;
+      }
+      request.runtime = std::move(*found);
+    }
+    if (request.runtime->type != "kubernetes") {
+      const std::string wrong = "build_runtime \"" + service.build_runtime +
+                                "\" is a " + request.runtime->type +
+                                " runtime; builds run on kubernetes runtimes (Kaniko) or local "
+                                "(buildah)";
+      co_await fail_permanently(job, base, wrong, false, control);
+      co_return;
+    }
   }
+  request.build_id = job.build_id;
   request.workspace = workspace;
   request.ref = base.ref;
   request.sha = base.sha;

@@ -127,6 +127,44 @@ TEST_CASE("registries and runtimes") {
   CHECK(kiwi::to_json(d)["socket"] == "/run/podman/podman.sock");
 }
 
+TEST_CASE("a kubernetes runtime's kaniko settings: defaults, quantities, unknown keys") {
+  const json base = {{"name", "prod-cluster"}, {"type", "kubernetes"},
+                     {"api_url", "https://10.0.0.1:6443"}, {"token", "sa-token"}};
+  auto k = kiwi::parse_runtime(base, api_context());
+  CHECK(k.kaniko.image.starts_with("ghcr.io/osscontainertools/kaniko:v"));
+  CHECK(k.kaniko.cache);
+  CHECK(kiwi::to_json(k)["kaniko"]["memory_limit"] == "4Gi");
+
+  json custom = base;
+  custom["kaniko"] = {{"image", "registry.local/kaniko:v1.28.0"}, {"cpu_request", "250m"},
+                      {"memory_limit", "1.5Gi"}, {"cpu_limit", ""},
+                      {"service_account", "kiwi-builder"}, {"pending_timeout_s", 60},
+                      {"cache", false}};
+  auto c = kiwi::parse_runtime(custom, api_context());
+  CHECK(c.kaniko.image == "registry.local/kaniko:v1.28.0");
+  CHECK(c.kaniko.cpu_request == "250m");
+  CHECK(c.kaniko.memory_limit == "1.5Gi");
+  CHECK(c.kaniko.cpu_limit.empty());
+  CHECK(c.kaniko.pending_timeout_s == 60);
+  CHECK_FALSE(c.kaniko.cache);
+  // What the API stores comes back the same.
+  CHECK(kiwi::parse_runtime(kiwi::to_json(c, true), api_context()).kaniko.memory_limit == "1.5Gi");
+
+  auto with = [&](const json& kaniko) {
+    json j = base;
+    j["kaniko"] = kaniko;
+    return j;
+  };
+  CHECK(error_of(kiwi::parse_runtime, with({{"memory_limit", "4 GB"}}))
+            .starts_with("kaniko.memory_limit: \"4 GB\" is not a Kubernetes quantity"));
+  CHECK(error_of(kiwi::parse_runtime, with({{"cpu_request", ""}})).starts_with("kaniko.cpu_request: "));
+  CHECK(error_of(kiwi::parse_runtime, with({{"image", "a b"}})).starts_with("kaniko.image: "));
+  CHECK(error_of(kiwi::parse_runtime, with({{"imagee", "x"}})).find("imagee") != std::string::npos);
+  CHECK(error_of(kiwi::parse_runtime, with({{"service_account", "Bad_Name"}}))
+            .starts_with("kaniko.service_account: "));
+  CHECK(error_of(kiwi::parse_runtime, with(json("x"))).starts_with("kaniko: "));
+}
+
 TEST_CASE("the config file declares registries and runtimes, and services must name real ones") {
   const std::string base = R"({"redis":"unix:///tmp/r.sock","data_dir":"/tmp/kiwi",)";
   const std::string svc = R"("name":"user-api","git_url":"https://gitlab.com/c/u.git",)"

@@ -1,0 +1,519 @@
+#include "worker/kaniko_backend.hpp"
+
+#include <deque>
+#include <optional>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+
+#include "common/http_client.hpp"
+#include "common/image_reference.hpp"
+#include "common/redact.hpp"
+
+namespace kiwi {
+
+namespace {
+
+using nlohmann::json;
+using clock_type = std::chrono::steady_clock;
+
+constexpr std::size_t kept_lines = 20;
+// A cluster that cannot be reached for this long (while the build runs) fails the build
+// (transient: it is retried).
+constexpr std::chrono::seconds unreachable_grace{30};
+
+image_build_error make_error(image_build_errc code, failure_kind kind, std::string message) {
+  image_build_error e;
+  e.code = code;
+  e.kind = kind;
+  e.message = std::move(message);
+  return e;
+}
+
+// The Kubernetes API for one build: a kept-alive connection for requests, and a second one for
+// the log stream (which can be cut off mid-body at any time).
+class kube_api {
+ public:
+  kube_api(const runtime_config& runtime, std::chrono::milliseconds timeout)
+      : runtime_(runtime), client_(endpoint(runtime), options(runtime, timeout)) {
+    client_.set_default_headers({{"Authorization", "Bearer " + runtime.token}});
+  }
+
+  static http_endpoint endpoint(const runtime_config& runtime) {
+    auto parsed = parse_http_endpoint(runtime.api_url);
+    if (!parsed) {
+      throw http_unreachable("the runtime's api_url \"" + runtime.api_url + "\" is not a URL",
+                             http_unreachable::step::resolve, false);
+    }
+    return *parsed;
+  }
+
+  static http_options options(const runtime_config& runtime, std::chrono::milliseconds timeout) {
+    http_options o;
+    o.peer = "the Kubernetes API of runtime \"" + runtime.name + "\"";
+    o.hint = "check the runtime's api_url and the network to the cluster";
+    o.tls_hint = "check the runtime's ca_cert";
+    o.tls.ca_pem = runtime.ca_cert;
+    o.timeout = timeout;
+    o.connect_timeout = std::chrono::seconds(10);
+    return o;
+  }
+
+  http_reply call(std::string_view method, const std::string& path, const json* body = nullptr) {
+    if (body) {
+      const std::string text = body->dump();
+      return client_.request(method, path, &text);
+    }
+    return client_.request(method, path);
+  }
+
+  http_client& client() { return client_; }
+  const runtime_config& runtime() const { return runtime_; }
+
+ private:
+  const runtime_config& runtime_;
+  http_client client_;
+};
+
+// What a refused API call means for the user. `what` is e.g. "create the build Job".
+image_build_error api_refusal(const runtime_config& runtime, const std::string& what,
+                              const http_reply& reply) {
+  std::string detail = kube_status_message(reply.body);
+  if (detail.empty()) {
+    detail = "HTTP " + std::to_string(reply.status);
+  }
+  if (reply.status == 401) {
+    return make_error(image_build_errc::other, failure_kind::permanent,
+                      "the Kubernetes API rejected runtime \"" + runtime.name +
+                          "\"'s token (401): renew the service account token");
+  }
+  if (reply.status == 403) {
+    return make_error(image_build_errc::other, failure_kind::permanent,
+                      "runtime \"" + runtime.name + "\" may not " + what + " in namespace \"" +
+                          runtime.namespace_ + "\" (" + detail +
+                          "): grant its service account create/get/delete on jobs and "
+                          "secrets, and get/list on pods and pods/log");
+  }
+  if (reply.status == 429 || reply.status >= 500) {
+    return make_error(image_build_errc::other, failure_kind::transient,
+                      "the Kubernetes API could not " + what + " (" + detail + ")");
+  }
+  return make_error(image_build_errc::other, failure_kind::permanent,
+                    "the Kubernetes API refused to " + what + " (" + detail + ")");
+}
+
+image_build_error unreachable(const http_unreachable& e) {
+  return make_error(image_build_errc::other, failure_kind::transient, e.what());
+}
+
+// One build, start to end.
+class kaniko_run {
+ public:
+  explicit kaniko_run(const kaniko_build_request& request)
+      : request_(request),
+        spec_(request.spec),
+        ns_path_("/namespaces/" + request.spec.namespace_) {
+    for (const auto& s : request.secrets) {
+      secrets_.add(s);
+    }
+    secrets_.add(spec_.git_token, spec_.git_username);
+    if (spec_.registry) {
+      secrets_.add(spec_.registry->password, spec_.registry->username);
+    }
+  }
+
+  image_build_outcome run() {
+    image_build_outcome outcome = image_build_error{};
+    try {
+      kube_api api(request_.runtime, std::chrono::seconds(30));
+      outcome = create_and_follow(api);
+    } catch (const http_unreachable& e) {
+      outcome = unreachable(e);
+    } catch (const std::exception& e) {
+      outcome = make_error(image_build_errc::other, failure_kind::transient,
+                           std::string("Kaniko build: ") + e.what());
+    }
+    clean_up();
+    if (auto* e = std::get_if<image_build_error>(&outcome)) {
+      secrets_.redact_in_place(e->message);
+      e->last_lines.assign(last_lines_.begin(), last_lines_.end());
+    }
+    return outcome;
+  }
+
+ private:
+  std::string secret_path() const { return "/api/v1" + ns_path_ + "/secrets"; }
+  std::string job_path() const { return "/apis/batch/v1" + ns_path_ + "/jobs"; }
+
+  void say(std::string_view line) {
+    std::string shown = secrets_.redact(line);
+    if (request_.on_line) {
+      request_.on_line(shown);
+    }
+    last_lines_.push_back(std::move(shown));
+    if (last_lines_.size() > kept_lines) {
+      last_lines_.pop_front();
+    }
+  }
+
+  bool cancelled() const { return request_.cancel && request_.cancel->load(); }
+  bool past_deadline() const { return clock_type::now() >= request_.deadline; }
+
+  std::optional<image_build_error> stop_reason() const {
+    if (cancelled()) {
+      return make_error(image_build_errc::cancelled, failure_kind::permanent,
+                        "the build was cancelled");
+    }
+    if (past_deadline()) {
+      return make_error(image_build_errc::timed_out, failure_kind::permanent,
+                        "the Kaniko build did not finish before the build deadline "
+                        "(worker.build_timeout_s)");
+    }
+    return std::nullopt;
+  }
+
+  // Sleeps up to `d`, waking early on cancel or the deadline.
+  void nap(std::chrono::milliseconds d) const {
+    const auto until = std::min(clock_type::now() + d, request_.deadline);
+    while (clock_type::now() < until && !cancelled()) {
+      std::this_thread::sleep_for(std::min<clock_type::duration>(
+          std::chrono::milliseconds(50), until - clock_type::now()));
+    }
+  }
+
+  // POST, and once more after removing what a previous attempt of this build left (409).
+  std::optional<image_build_error> create(kube_api& api, const std::string& collection,
+                                          const json& manifest, const std::string& what,
+                                          bool& created) {
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      http_reply r = api.call("POST", collection, &manifest);
+      if (r.status == 201 || r.status == 200) {
+        created = true;
+        return std::nullopt;
+      }
+      if (r.status == 409 && attempt == 0) {
+        say("removing " + what + " " + spec_.name + " left by an earlier attempt of this build");
+        remove(api, collection + "/" + spec_.name + "?propagationPolicy=Background", what);
+        // Deletion is asynchronous (the Job's finalizers): wait until it is gone.
+        const auto until = clock_type::now() + std::chrono::seconds(30);
+        while (clock_type::now() < until && !cancelled()) {
+          if (api.call("GET", collection + "/" + spec_.name).status == 404) {
+            break;
+          }
+          nap(std::chrono::milliseconds(500));
+        }
+        continue;
+      }
+      return api_refusal(api.runtime(), "create the build " + what, r);
+    }
+    return make_error(image_build_errc::other, failure_kind::transient,
+                      "the build " + what + " " + spec_.name + " still exists after deleting it");
+  }
+
+  bool remove(kube_api& api, const std::string& path, const std::string& what) {
+    http_reply r = api.call("DELETE", path);
+    if (r.status == 200 || r.status == 202 || r.status == 404) {
+      return true;
+    }
+    const std::string detail = kube_status_message(r.body);
+    spdlog::warn("kaniko: deleting {} {} failed: HTTP {} {}", what, spec_.name, r.status, detail);
+    return false;
+  }
+
+  // The Job and Secret go whatever happened; a fresh connection, since the build's may be
+  // broken. Background propagation: the API server deletes the Job's pod (stopping Kaniko).
+  void clean_up() {
+    if (!job_created_ && !secret_created_) {
+      return;
+    }
+    try {
+      kube_api api(request_.runtime, std::chrono::seconds(10));
+      if (job_created_ &&
+          remove(api, job_path() + "/" + spec_.name + "?propagationPolicy=Background", "Job")) {
+        job_created_ = false;
+      }
+      if (secret_created_ && remove(api, secret_path() + "/" + spec_.name, "Secret")) {
+        secret_created_ = false;
+      }
+    } catch (const std::exception& e) {
+      spdlog::warn("kaniko: cleaning up {} failed: {}", spec_.name, e.what());
+    }
+    if (job_created_ || secret_created_) {
+      say("warning: could not delete the build's " +
+          std::string(job_created_ ? "Job" : "Secret") + " " + spec_.name + " in namespace " +
+          spec_.namespace_ + "; the cluster removes the Job an hour after it ends");
+    }
+  }
+
+  image_build_outcome create_and_follow(kube_api& api) {
+    const kaniko_settings& settings = request_.runtime.kaniko;
+    say("Kaniko build on runtime " + request_.runtime.name + " (namespace " + spec_.namespace_ +
+        ", executor " + settings.image + ")");
+    if (auto e = create(api, secret_path(), kaniko_secret_manifest(spec_), "Secret",
+                        secret_created_)) {
+      return *e;
+    }
+    if (auto e = stop_reason()) {
+      return *e;
+    }
+    if (auto e = create(api, job_path(), kaniko_job_manifest(spec_, settings), "Job",
+                        job_created_)) {
+      return *e;
+    }
+    say("created Job " + spec_.name);
+    return follow(api);
+  }
+
+  // Polls the Job's pod until it runs, follows its log, and reads how it ended.
+  image_build_outcome follow(kube_api& api) {
+    const kaniko_settings& settings = request_.runtime.kaniko;
+    const auto poll = std::chrono::milliseconds(settings.poll_interval_ms);
+    const std::string pods =
+        "/api/v1" + ns_path_ + "/pods?labelSelector=job-name%3D" + spec_.name;
+    // time_point{} stands for "not now" (std::optional trips GCC 12's -Wmaybe-uninitialized).
+    clock_type::time_point unschedulable_since{};
+    clock_type::time_point unreachable_since{};
+    std::string last_waiting;
+    bool log_complete = false;
+    int log_tries_after_exit = 0;
+    while (true) {
+      if (auto e = stop_reason()) {
+        return *e;
+      }
+      http_reply reply;
+      try {
+        reply = api.call("GET", pods);
+        unreachable_since = {};
+      } catch (const http_unreachable& e) {
+        // The build goes on in the cluster: a short network loss does not end it.
+        if (unreachable_since == clock_type::time_point{}) {
+          unreachable_since = clock_type::now();
+        } else if (clock_type::now() - unreachable_since > unreachable_grace) {
+          return unreachable(e);
+        }
+        nap(poll);
+        continue;
+      }
+      if (reply.status != 200) {
+        return api_refusal(api.runtime(), "list the build's pods", reply);
+      }
+      const json list = json::parse(reply.body, nullptr, false);
+      const kaniko_pod_state state = read_kaniko_pod(list, settings.image);
+      using phase = kaniko_pod_state::phase;
+      if (state.pod.empty()) {
+        // No pod (yet, or any more): the Job's own status says whether it gave up.
+        http_reply job = api.call("GET", job_path() + "/" + spec_.name);
+        if (job.status == 200) {
+          if (auto failed = job_failure(json::parse(job.body, nullptr, false))) {
+            return make_error(image_build_errc::other, failure_kind::permanent, *failed);
+          }
+        } else if (job.status == 404) {
+          return make_error(image_build_errc::other, failure_kind::transient,
+                            "the build Job " + spec_.name + " was deleted by someone else");
+        }
+        nap(poll);
+        continue;
+      }
+      if (state.what == phase::waiting) {
+        if (state.unschedulable) {
+          if (unschedulable_since == clock_type::time_point{}) {
+            unschedulable_since = clock_type::now();
+          }
+          if (clock_type::now() - unschedulable_since >=
+              std::chrono::seconds(settings.pending_timeout_s)) {
+            return make_error(image_build_errc::other, failure_kind::permanent,
+                              state.message + " (pending for " +
+                                  std::to_string(settings.pending_timeout_s) + " s)");
+          }
+        } else {
+          unschedulable_since = {};
+        }
+        if (!state.message.empty() && state.message != last_waiting) {
+          say("waiting for the build pod " + state.pod + ": " + state.message);
+          last_waiting = state.message;
+        }
+        nap(poll);
+        continue;
+      }
+      if (state.what == phase::failed && state.exit_code < 0) {
+        return make_error(state.code, state.kind, state.message);  // it never ran
+      }
+      const bool finished = state.what != phase::running;
+      if (!log_complete) {
+        const bool ended = read_log(api, state.pod);
+        // A finished container whose log cannot be read (it was rotated away, say) still has
+        // its outcome: after a few tries Kiwi reports it without the rest of the log.
+        if (finished && (ended || ++log_tries_after_exit >= 3)) {
+          log_complete = true;
+        } else {
+          continue;  // look at the pod again (and at cancel) after an idle or cut stream
+        }
+      }
+      if (state.what == phase::succeeded) {
+        image_build_result result;
+        result.digest = state.digest;
+        result.references = spec_.destinations;
+        say("pushed " + spec_.destinations.front() + "@" + state.digest);
+        return result;
+      }
+      if (state.what == phase::failed) {
+        std::vector<std::string> tail(last_lines_.begin(), last_lines_.end());
+        image_build_error e = classify_kaniko_failure(tail, state.message);
+        if (state.message.find("OOMKilled") != std::string::npos) {
+          e.message = state.message;
+          e.code = image_build_errc::other;
+          e.kind = failure_kind::permanent;
+        }
+        e.exit_code = e.exit_code >= 0 ? e.exit_code : state.exit_code;
+        return e;
+      }
+    }
+  }
+
+  // Follows the executor's log from where it was left. True when the server ended the stream
+  // (the container has exited); false after `log_idle` without a line, a cut connection, or a
+  // refusal (the container is not started yet).
+  bool read_log(kube_api& api, const std::string& pod) {
+    std::string path = "/api/v1" + ns_path_ + "/pods/" + pod + "/log?container=" +
+                       std::string(kaniko_container) + "&follow=true&timestamps=true";
+    if (last_seen_) {
+      path += "&sinceTime=" + rfc3339_seconds(last_seen_->seconds);
+    }
+    std::string pending;
+    auto take_line = [this](std::string_view line) {
+      if (!line.empty() && line.back() == '\r') {
+        line.remove_suffix(1);
+      }
+      if (auto t = split_log_timestamp(line)) {
+        // sinceTime has whole seconds: lines already shown come again; skip them.
+        if (last_seen_ && t->at <= *last_seen_) {
+          return;
+        }
+        last_seen_ = t->at;
+        say(t->text);
+      } else {
+        say(line);
+      }
+    };
+    auto on_data = [&](std::string_view data) {
+      pending.append(data);
+      std::size_t start = 0;
+      for (std::size_t nl; (nl = pending.find('\n', start)) != std::string::npos;
+           start = nl + 1) {
+        take_line(std::string_view(pending).substr(start, nl - start));
+      }
+      pending.erase(0, start);
+      return !cancelled() && !past_deadline();
+    };
+    try {
+      auto r = api.client().stream(path, {}, on_data, request_.log_idle);
+      if (r.reply.status != 0 && (r.reply.status < 200 || r.reply.status >= 300)) {
+        nap(std::chrono::milliseconds(request_.runtime.kaniko.poll_interval_ms));
+        return false;
+      }
+      if (!pending.empty() && r.ended_cleanly) {
+        take_line(pending);
+      }
+      return r.ended_cleanly;
+    } catch (const http_unreachable&) {
+      return false;  // idle or cut: the caller looks at the pod and comes back
+    }
+  }
+
+  const kaniko_build_request& request_;
+  const kaniko_job_spec& spec_;
+  const std::string ns_path_;
+  redactor secrets_;
+  std::deque<std::string> last_lines_;
+  std::optional<log_time> last_seen_;
+  bool secret_created_ = false;
+  bool job_created_ = false;
+};
+
+bool contains(std::string_view text, std::string_view what) {
+  return text.find(what) != std::string_view::npos;
+}
+
+}  // namespace
+
+image_build_error classify_kaniko_failure(const std::vector<std::string>& last_lines,
+                                          std::string fallback) {
+  image_build_error e = make_error(image_build_errc::other, failure_kind::permanent, fallback);
+  // The last line that says "error" is Kaniko's summary (it logs with logrus: "error building
+  // image: ...", "error checking push permissions -- ...").
+  std::string_view error;
+  for (auto it = last_lines.rbegin(); it != last_lines.rend(); ++it) {
+    const std::string_view l = *it;
+    if (contains(l, "error ") || contains(l, "Error ") || l.starts_with("error") ||
+        contains(l, "level=error") || contains(l, "level=fatal")) {
+      error = l;
+      break;
+    }
+  }
+  if (error.empty()) {
+    return e;
+  }
+  const std::string detail(error.substr(0, 300));
+  if (const auto p = error.find("waiting for process to exit: exit status ");
+      p != std::string_view::npos) {
+    e.code = image_build_errc::step_failed;
+    e.exit_code = std::atoi(std::string(error.substr(p + 41)).c_str());
+    e.message = "Build step failed (exit code " + std::to_string(e.exit_code) + ")";
+    // Kaniko logs each instruction as it starts it ("INFO[0005] RUN make"): the last one ran.
+    for (auto it = last_lines.rbegin(); it != last_lines.rend(); ++it) {
+      const auto run = it->find("] RUN ");
+      if (run != std::string::npos) {
+        e.step = it->substr(run + 2);
+        e.message += ": " + e.step;
+        break;
+      }
+    }
+    return e;
+  }
+  if (contains(error, "parsing dockerfile") || contains(error, "dockerfile parse error") ||
+      contains(error, "Dockerfile parse error")) {
+    e.code = image_build_errc::dockerfile_error;
+    e.message = "Dockerfile error: " + detail;
+    return e;
+  }
+  const bool push = contains(error, "push") || contains(error, "PUSH");
+  if (push && (contains(error, "UNAUTHORIZED") || contains(error, "401"))) {
+    e.code = image_build_errc::push_unauthorized;
+    e.message = "Image push failed: check the registry credentials";
+    return e;
+  }
+  if (push && (contains(error, "DENIED") || contains(error, "403") ||
+               contains(error, "NAME_UNKNOWN") || contains(error, "404"))) {
+    e.code = image_build_errc::push_denied;
+    e.message = "Image push failed: repository not found or no push permission";
+    return e;
+  }
+  if (contains(error, "no such host") || contains(error, "connection refused") ||
+      contains(error, "i/o timeout") || contains(error, "dial tcp")) {
+    e.code = image_build_errc::registry_unreachable;
+    e.kind = failure_kind::transient;
+    e.message = (push ? "Image push failed: registry unreachable (" : "Image build failed: ") +
+                detail + (push ? ")" : "");
+    return e;
+  }
+  if (contains(error, "retrieving image") || contains(error, "MANIFEST_UNKNOWN") ||
+      contains(error, "pull access denied")) {
+    e.code = image_build_errc::base_image_unavailable;
+    e.message = "Base image cannot be pulled: " + detail;
+    return e;
+  }
+  if (contains(error, "git") && (contains(error, "authentication required") ||
+                                 contains(error, "repository not found"))) {
+    e.message = "Kaniko could not clone the repository (check the service's token): " + detail;
+    return e;
+  }
+  e.message = fallback + ": " + detail;
+  return e;
+}
+
+image_build_outcome run_kaniko_build(const kaniko_build_request& request) {
+  kaniko_run run(request);
+  return run.run();
+}
+
+}  // namespace kiwi
