@@ -92,7 +92,7 @@ image_build_error api_refusal(const runtime_config& runtime, const std::string& 
                       "runtime \"" + runtime.name + "\" may not " + what + " in namespace \"" +
                           runtime.namespace_ + "\" (" + detail +
                           "): grant its service account create/get/delete on jobs and "
-                          "secrets, and get/list on pods and pods/log");
+                          "secrets, patch on secrets, and get/list on pods and pods/log");
   }
   if (reply.status == 429 || reply.status >= 500) {
     return make_error(image_build_errc::other, failure_kind::transient,
@@ -184,11 +184,14 @@ class kaniko_run {
   // POST, and once more after removing what a previous attempt of this build left (409).
   std::optional<image_build_error> create(kube_api& api, const std::string& collection,
                                           const json& manifest, const std::string& what,
-                                          bool& created) {
+                                          bool& created, std::string* answer = nullptr) {
     for (int attempt = 0; attempt < 2; ++attempt) {
       http_reply r = api.call("POST", collection, &manifest);
       if (r.status == 201 || r.status == 200) {
         created = true;
+        if (answer) {
+          *answer = std::move(r.body);
+        }
         return std::nullopt;
       }
       if (r.status == 409 && attempt == 0) {
@@ -245,6 +248,32 @@ class kaniko_run {
     }
   }
 
+  // Makes the Job the Secret's owner, so that the cluster's garbage collector removes the Secret
+  // with the Job (ttlSecondsAfterFinished) should this worker die before it deletes both.
+  // The Secret must exist before the Job (its pod mounts it), hence a patch afterwards; a
+  // failed patch only loses that safety net.
+  void own_secret_by_job(kube_api& api, const std::string& job_answer) {
+    const json job = json::parse(job_answer, nullptr, false);
+    const json* meta = job.is_object() && job.contains("metadata") ? &job["metadata"] : nullptr;
+    if (!meta || !meta->contains("uid") || !(*meta)["uid"].is_string()) {
+      return;
+    }
+    const json patch = {
+        {"metadata",
+         {{"ownerReferences", json::array({{{"apiVersion", "batch/v1"},
+                                            {"kind", "Job"},
+                                            {"name", spec_.name},
+                                            {"uid", (*meta)["uid"]},
+                                            {"blockOwnerDeletion", false}}})}}}};
+    const std::string body = patch.dump();
+    http_reply r = api.client().request("PATCH", secret_path() + "/" + spec_.name, &body,
+                                        {{"Content-Type", "application/merge-patch+json"}});
+    if (r.status != 200) {
+      spdlog::warn("kaniko: making Job {} own its Secret failed: HTTP {} {}", spec_.name,
+                   r.status, kube_status_message(r.body));
+    }
+  }
+
   image_build_outcome create_and_follow(kube_api& api) {
     const kaniko_settings& settings = request_.runtime.kaniko;
     say("Kaniko build on runtime " + request_.runtime.name + " (namespace " + spec_.namespace_ +
@@ -256,11 +285,13 @@ class kaniko_run {
     if (auto e = stop_reason()) {
       return *e;
     }
+    std::string job;
     if (auto e = create(api, job_path(), kaniko_job_manifest(spec_, settings), "Job",
-                        job_created_)) {
+                        job_created_, &job)) {
       return *e;
     }
     say("created Job " + spec_.name);
+    own_secret_by_job(api, job);
     return follow(api);
   }
 

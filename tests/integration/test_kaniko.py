@@ -160,6 +160,14 @@ def test_a_push_builds_with_kaniko_and_records_the_digest(env):
     assert base64.b64decode(auths[REGISTRY_HOST]["auth"]).decode() == \
         f"{REG_USER}:{REG_PASSWORD}"
     assert data["git-password"] == GIT_TOKEN and data["git-username"] == "user"
+    # ... owned by the Job (the uid of the recorded 201), so the cluster removes it with the Job
+    # should the worker die.
+    name = job["body"]["metadata"]["name"]
+    [patch] = [r for r in env["stub"].requests()
+               if r["method"] == "PATCH" and r["path"].endswith("/secrets/" + name)]
+    [owner] = patch["body"]["metadata"]["ownerReferences"]
+    assert owner["kind"] == "Job" and owner["name"] == name and patch["status"] == 200
+    assert owner["uid"] == "6b71340e-c902-4afd-9943-1c3e0f26f678"
 
     # The pod's log became the build log, read as text and over SSE.
     headers = {"Authorization": "Bearer " + env["admin"]}
@@ -275,3 +283,21 @@ def test_a_service_account_without_rights_is_told_which_ones_it_needs(env):
     assert "grant its service account create/get/delete on jobs and secrets" in final["message"]
     assert_nothing_left(env)
     assert_no_secret_anywhere(env)
+
+
+def test_a_retried_build_replaces_what_its_dead_attempt_left(env):
+    # The worker of an earlier attempt died mid-build: its Secret and running Job (same names:
+    # they are the build's) are still there. The new attempt removes both and builds.
+    env["cluster"].scenario = "success"
+    env["cluster"].leftover_next = True
+    _, build_id = push(env, {"Dockerfile": "FROM busybox\nRUN echo hey\n"}, "retried")
+    final = finished(env, build_id)
+    assert final["type"] == "build.succeeded", final
+    name = job_requests(env, build_id)[0]["body"]["metadata"]["name"]
+    calls = [(r["method"], r["path"].rsplit("/", 1)[-1], r["status"])
+             for r in env["stub"].requests() if name in r["path"] or
+             (r["method"] == "POST" and r["body"]["metadata"]["name"] == name)]
+    assert calls[:2] == [("POST", "secrets", 409), ("DELETE", name, 200)], calls
+    assert ("POST", "jobs", 409) in calls and ("POST", "jobs", 201) in calls
+    assert calls.count(("POST", "secrets", 201)) == 1
+    assert_nothing_left(env)

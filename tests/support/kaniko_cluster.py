@@ -99,11 +99,15 @@ class KanikoCluster:
         self.builds = {}         # job name → _Build
         self.secrets = {}        # name → the created Secret (as sent)
         self.deleted_secrets = set()
+        # True: the next build finds a Secret and a running Job of its own name, as an
+        # attempt of the same build on a worker that died would have left them.
+        self.leftover_next = False
         self.lock = threading.Lock()
         b = r"(?P<name>[^/]+)"
         stub.route("POST", r"/api/v1" + NS + r"/secrets", self._create_secret)
         stub.route("DELETE", r"/api/v1" + NS + r"/secrets/" + b, self._delete_secret)
         stub.route("GET", r"/api/v1" + NS + r"/secrets/" + b, self._get_secret)
+        stub.route("PATCH", r"/api/v1" + NS + r"/secrets/" + b, self._patch_secret)
         stub.route("POST", r"/apis/batch/v1" + NS + r"/jobs", self._create_job)
         stub.route("GET", r"/apis/batch/v1" + NS + r"/jobs/" + b, self._get_job)
         stub.route("DELETE", r"/apis/batch/v1" + NS + r"/jobs/" + b, self._delete_job)
@@ -127,6 +131,10 @@ class KanikoCluster:
         body = req.json()
         name = body["metadata"]["name"]
         with self.lock:
+            if self.leftover_next and name not in self.secrets:
+                self.leftover_next = False
+                self.secrets[name] = body
+                self.builds[name] = _Build(name, req.params["ns"], {}, "slow")
             if name in self.secrets and name not in self.deleted_secrets:
                 return Response.fixture("status/status-409-alreadyexists.json")
             self.secrets[name] = body
@@ -145,6 +153,18 @@ class KanikoCluster:
             if name in self.secrets and name not in self.deleted_secrets:
                 return Response(200, self.secrets[name])
         return Response.fixture("status/status-404-notfound.json")
+
+    def _patch_secret(self, req):
+        """A JSON merge patch of the metadata (what Kiwi sends: ownerReferences)."""
+        if req.headers.get("Content-Type") != "application/merge-patch+json":
+            return Response.fixture("status/status-422-invalid.json")
+        with self.lock:
+            name = req.params["name"]
+            if name not in self.secrets or name in self.deleted_secrets:
+                return Response.fixture("status/status-404-notfound.json")
+            patch = req.json()
+            self.secrets[name]["metadata"].update(patch.get("metadata", {}))
+            return Response(200, self.secrets[name])
 
     def _delete_secret(self, req):
         with self.lock:
