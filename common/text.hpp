@@ -28,4 +28,18 @@ inline std::string_view trim_whitespace(std::string_view s) {
   return s;
 }
 
+// The value of one hex digit (either case), or -1 (hex signatures, percent-encoding).
+inline int hex_digit_value(char c) {
+  if (c >= '0' && c <= '9') {
+    return c - '0';
+  }
+  if (c >= 'a' && c <= 'f') {
+    return c - 'a' + 10;
+  }
+  if (c >= 'A' && c <= 'F') {
+    return c - 'A' + 10;
+  }
+  return -1;
+}
+
 }  // namespace kiwi

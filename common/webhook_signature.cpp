@@ -13,6 +13,8 @@
 #include <optional>
 #include <stdexcept>
 
+#include "common/text.hpp"
+
 namespace kiwi {
 
 namespace {
@@ -88,18 +90,6 @@ std::string sha256(std::string_view data) {
   return out;
 }
 
-static int hex_value(char c) {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
-  }
-  if (c >= 'a' && c <= 'f') {
-    return c - 'a' + 10;
-  }
-  if (c >= 'A' && c <= 'F') {
-    return c - 'A' + 10;
-  }
-  return -1;
-}
 
 std::optional<std::string> hex_decode(std::string_view hex) {
   if (hex.size() % 2 != 0) {
@@ -107,8 +97,8 @@ std::optional<std::string> hex_decode(std::string_view hex) {
   }
   std::string out(hex.size() / 2, '\0');
   for (std::size_t i = 0; i < out.size(); ++i) {
-    int hi = hex_value(hex[2 * i]);
-    int lo = hex_value(hex[2 * i + 1]);
+    int hi = hex_digit_value(hex[2 * i]);
+    int lo = hex_digit_value(hex[2 * i + 1]);
     if (hi < 0 || lo < 0) {
       return std::nullopt;
     }

@@ -22,6 +22,7 @@
 #include "common/registry_probe.hpp"
 #include "common/remote_probe.hpp"
 #include "common/runtime_probe.hpp"
+#include "common/text.hpp"
 #include "common/webhook_installer.hpp"
 #include "common/webhook_signature.hpp"
 #include "daemon/openapi_document.hpp"
@@ -92,18 +93,7 @@ struct route {
 
  private:
   static std::string percent_decoded(std::string_view s) {
-    auto hex = [](char c) -> int {
-      if (c >= '0' && c <= '9') {
-        return c - '0';
-      }
-      if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-      }
-      if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-      }
-      return -1;
-    };
+    constexpr auto hex = hex_digit_value;
     std::string out;
     for (std::size_t i = 0; i < s.size(); ++i) {
       if (s[i] == '%' && i + 2 < s.size() && hex(s[i + 1]) >= 0 && hex(s[i + 2]) >= 0) {

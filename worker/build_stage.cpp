@@ -40,6 +40,19 @@ bool write_file(const std::filesystem::path& path, const std::string& text) {
   return static_cast<bool>(out.flush());
 }
 
+// The service's own secrets, masked in everything the build shows: a RUN step that echoes a
+// build argument or the remote URL must not leak them. (Each backend adds the registry password
+// itself.)
+std::vector<std::string> service_secrets(const service_config& service) {
+  std::vector<std::string> out;
+  for (const std::string* s : {&service.token, &service.webhook_secret, &service.ssh_key}) {
+    if (!s->empty()) {
+      out.push_back(*s);
+    }
+  }
+  return out;
+}
+
 build_stage_failure from_image_error(const image_build_error& e) {
   build_stage_failure f;
   f.message = e.message;
@@ -99,11 +112,7 @@ build_stage_outcome build_with_kaniko(const build_stage_request& request,
           ? 86400
           : std::max<std::int64_t>(
                 1, std::chrono::duration_cast<std::chrono::seconds>(left).count());
-  for (const std::string* s : {&service.webhook_secret, &service.ssh_key}) {
-    if (!s->empty()) {
-      k.secrets.push_back(*s);
-    }
-  }
+  k.secrets = service_secrets(service);
   k.deadline = request.deadline;
   k.cancel = request.cancel;
   k.on_line = request.on_line;
@@ -177,8 +186,8 @@ build_stage_outcome run_build_stage(const build_stage_request& request) {
     result.dockerfile.assign(std::istreambuf_iterator<char>(in), {});
     // Stored with the build and shown by the API: masked like every log line.
     redactor secrets;
-    for (const std::string* v : {&service.token, &service.webhook_secret, &service.ssh_key}) {
-      secrets.add(*v);
+    for (const std::string& v : service_secrets(service)) {
+      secrets.add(v);
     }
     if (request.registry) {
       secrets.add(request.registry->password, request.registry->username);
@@ -230,13 +239,7 @@ build_stage_outcome run_build_stage(const build_stage_request& request) {
   }
   build.storage = request.storage;
   build.temp_root = request.temp_root;
-  // The service's own secrets: a RUN step that echoes a build argument or the remote URL must
-  // not leak them. (The registry password is added by the backend itself.)
-  for (const std::string* s : {&service.token, &service.webhook_secret, &service.ssh_key}) {
-    if (!s->empty()) {
-      build.secrets.push_back(*s);
-    }
-  }
+  build.secrets = service_secrets(service);
   build.deadline = request.deadline;
   build.cancel = request.cancel;
   build.on_line = request.on_line;

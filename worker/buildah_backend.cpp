@@ -128,11 +128,7 @@ bool is_within(const fs::path& outer, const fs::path& inner) {
 
 image_build_error failure(image_build_errc code, std::string message,
                           failure_kind kind = failure_kind::permanent) {
-  image_build_error e;
-  e.code = code;
-  e.kind = kind;
-  e.message = std::move(message);
-  return e;
+  return make_image_build_error(code, std::move(message), kind);
 }
 
 // Runs one buildah command, passing redacted lines to the caller and to `log`, keeping the

@@ -3,6 +3,7 @@
 // ran it. Messages are for the user: they say what to fix and never contain a secret.
 
 #include <string>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -49,5 +50,14 @@ struct image_build_result {
 };
 
 using image_build_outcome = std::variant<image_build_result, image_build_error>;
+
+inline image_build_error make_image_build_error(image_build_errc code, std::string message,
+                                                failure_kind kind = failure_kind::permanent) {
+  image_build_error e;
+  e.code = code;
+  e.kind = kind;
+  e.message = std::move(message);
+  return e;
+}
 
 }  // namespace kiwi

@@ -427,6 +427,74 @@ asio::awaitable<void> job_runner::remove_workspace(const std::filesystem::path& 
   co_await run_blocking(blocking_, executor, remove);
 }
 
+namespace {
+
+struct build_target_error {
+  std::string message;
+  failure_kind kind = failure_kind::permanent;
+};
+
+// A registry or runtime a service names: the config file's, else the API's (in Redis).
+template <class Resource, class Lookup>
+asio::awaitable<std::optional<build_target_error>> named_resource(
+    const Resource* configured, Lookup lookup, const std::string& what,
+    const std::string& missing, std::optional<Resource>& out) {
+  if (configured) {
+    out = *configured;
+    co_return std::nullopt;
+  }
+  auto [ec, found] = co_await lookup();
+  if (ec) {
+    co_return build_target_error{"cannot read the " + what + "'s settings (" + ec.message() + ")",
+                                 failure_kind::transient};
+  }
+  if (!found) {
+    co_return build_target_error{missing, failure_kind::permanent};
+  }
+  out = std::move(*found);
+  co_return std::nullopt;
+}
+
+// Where the build pushes (the service's registry) and where it runs (local buildah, or Kaniko
+// on the kubernetes runtime named by build_runtime).
+asio::awaitable<std::optional<build_target_error>> resolve_build_target(
+    const kiwi_config& config, resource_store& store, const service_config& service,
+    build_stage_request& request) {
+  if (!service.registry.empty()) {
+    const std::string missing = "registry \"" + service.registry +
+                                "\" does not exist (deleted?): register it or change the "
+                                "service's registry";
+    auto lookup = [&] { return store.registry(service.registry); };
+    const std::string what = "registry";
+    const registry_config* configured = config.find_registry(service.registry);
+    if (auto e = co_await named_resource(configured, lookup, what, missing, request.registry)) {
+      co_return e;
+    }
+  }
+  if (service.build_runtime == "local") {
+    co_return std::nullopt;
+  }
+  const std::string missing = "build_runtime \"" + service.build_runtime +
+                              "\" does not exist (deleted?): register it or set the service's "
+                              "build_runtime to local";
+  auto lookup = [&] { return store.runtime(service.build_runtime); };
+  const std::string what = "runtime";
+  const runtime_config* configured = config.find_runtime(service.build_runtime);
+  if (auto e = co_await named_resource(configured, lookup, what, missing, request.runtime)) {
+    co_return e;
+  }
+  if (request.runtime->type != "kubernetes") {
+    co_return build_target_error{"build_runtime \"" + service.build_runtime + "\" is a " +
+                                     request.runtime->type +
+                                     " runtime; builds run on kubernetes runtimes (Kaniko) or "
+                                     "local (buildah)",
+                                 failure_kind::permanent};
+  }
+  co_return std::nullopt;
+}
+
+}  // namespace
+
 asio::awaitable<void> job_runner::run_build(const claimed_job& job, const build_event& base,
                                             const service_config& service,
                                             const std::filesystem::path& workspace,
@@ -442,58 +510,15 @@ asio::awaitable<void> job_runner::run_build(const claimed_job& job, const build_
   build_stage_request request;
   request.service = service;
   request.wizard_images = config_.build.wizard_images;
-  if (!service.registry.empty()) {
-    if (const registry_config* r = config_.find_registry(service.registry)) {
-      request.registry = *r;
+  if (auto missing = co_await resolve_build_target(config_, store_, service, request)) {
+    if (missing->kind == failure_kind::transient) {
+      const job_result r =
+          failure_result(base, "build", missing->message, missing->kind, attempt, config_.queue);
+      co_await finish(job, r, control);
     } else {
-      auto [ec, found] = co_await store_.registry(service.registry);
-      if (ec) {
-        const job_result r = failure_result(
-            base, "build", "cannot read the registry's settings (" + ec.message() + ")",
-            failure_kind::transient, attempt, config_.queue);
-        co_await finish(job, r, control);
-        co_return;
-      }
-      if (!found) {
-        const std::string missing = "registry \"" + service.registry +
-                                    "\" does not exist (deleted?): register it or change the "
-                                    "service's registry";
-        co_await fail_permanently(job, base, missing, false, control);
-        co_return;
-      }
-      request.registry = std::move(*found);
+      co_await fail_permanently(job, base, missing->message, false, control);
     }
-  }
-  if (service.build_runtime != "local") {
-    // Kaniko on the named Kubernetes runtime.
-    if (const runtime_config* rt = config_.find_runtime(service.build_runtime)) {
-      request.runtime = *rt;
-    } else {
-      auto [ec, found] = co_await store_.runtime(service.build_runtime);
-      if (ec) {
-        const job_result r = failure_result(
-            base, "build", "cannot read the runtime's settings (" + ec.message() + ")",
-            failure_kind::transient, attempt, config_.queue);
-        co_await finish(job, r, control);
-        co_return;
-      }
-      if (!found) {
-        const std::string missing = "build_runtime \"" + service.build_runtime +
-                                    "\" does not exist (deleted?): register it or set the "
-                                    "service's build_runtime to local";
-        co_await fail_permanently(job, base, missing, false, control);
-        co_return;
-      }
-      request.runtime = std::move(*found);
-    }
-    if (request.runtime->type != "kubernetes") {
-      const std::string wrong = "build_runtime \"" + service.build_runtime +
-                                "\" is a " + request.runtime->type +
-                                " runtime; builds run on kubernetes runtimes (Kaniko) or local "
-                                "(buildah)";
-      co_await fail_permanently(job, base, wrong, false, control);
-      co_return;
-    }
+    co_return;
   }
   request.build_id = job.build_id;
   request.workspace = workspace;

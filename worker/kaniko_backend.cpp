@@ -23,11 +23,7 @@ constexpr std::size_t kept_lines = 20;
 constexpr std::chrono::seconds unreachable_grace{30};
 
 image_build_error make_error(image_build_errc code, failure_kind kind, std::string message) {
-  image_build_error e;
-  e.code = code;
-  e.kind = kind;
-  e.message = std::move(message);
-  return e;
+  return make_image_build_error(code, std::move(message), kind);
 }
 
 // The Kubernetes API for one build: a kept-alive connection for requests, and a second one for
