@@ -640,7 +640,21 @@ class api_handler {
       throw api_error{404, "no " + std::string(to_string(kind)) + " named \"" + name + "\"", ""};
     }
     spdlog::info("api: {} {} deleted", to_string(kind), name);
+    if (kind == resource_kind::service) {
+      // kiwid's preview mirror of it goes too (the workers' mirrors are on their own disks).
+      auto executor = co_await asio::this_coro::executor;
+      auto remove = [dir = preview_mirror_dir(name)]() {
+        std::error_code ignored;
+        std::filesystem::remove_all(dir, ignored);
+        return true;
+      };
+      co_await run_blocking(blocking_pool(), executor, remove);
+    }
     co_return ok(req_, json{{"deleted", name}});
+  }
+
+  std::filesystem::path preview_mirror_dir(const std::string& service) const {
+    return ctx_.config.data_dir / "preview-mirrors" / (service + ".git");
   }
 
   // --- connection tests ------------------------------------------------------------------
@@ -870,7 +884,7 @@ class api_handler {
     request.secrets = preview_secrets(s, registry);
     request.service = s;
     request.images = ctx_.config.build.wizard_images;
-    request.mirror_dir = ctx_.config.data_dir / "preview-mirrors" / (s.name + ".git");
+    request.mirror_dir = preview_mirror_dir(s.name);
     request.timeout = ctx_.config.worker.clone_timeout;
     auto executor = co_await asio::this_coro::executor;
     auto work = [request]() { return preview_dockerfile(request); };

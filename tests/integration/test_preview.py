@@ -62,7 +62,7 @@ def env():
     kiwi = Kiwi(root, redis_server.url, services, workers=0,
                 extra={"build": {"wizard_images": {"node": NODE_IMAGE}}}).start()
     state = {"kiwi": kiwi, "admin": kiwi.admin_token(), "shop": shop, "shop_sha": shop_sha,
-             "web": web, "web_sha": web_sha, "http": http}
+             "web": web, "web_sha": web_sha, "http": http, "daemon": daemon}
     yield state
     kiwi.stop()
     daemon.stop()
@@ -216,3 +216,18 @@ def test_kiwictl_service_dockerfile_preview(env):
     assert 'no branch or tag "nope"' in res.stderr and "(field: ref)" in res.stderr, res
     for secret in (TOKEN, SECRET, env["admin"]):
         assert secret not in res.stdout + res.stderr
+
+
+def test_deleting_a_service_removes_its_preview_mirror(env):
+    status, body = env["kiwi"].api("POST", "/services", {
+        "name": "short-lived", "git_url": env["daemon"].url("web"), "branch": "main",
+        "dockerfile": {"mode": "auto"}}, env["admin"])
+    assert status == 201, body
+    status, body = preview(env, "short-lived")
+    assert status == 200 and body["sha"] == env["web_sha"], body
+    mirror = os.path.join(env["kiwi"].data_dir, "preview-mirrors", "short-lived.git")
+    assert os.path.isfile(os.path.join(mirror, "HEAD"))
+    status, body = env["kiwi"].api("DELETE", "/services/short-lived", token=env["admin"])
+    assert status == 200, body
+    assert not os.path.exists(mirror)
+    assert os.path.isdir(os.path.join(env["kiwi"].data_dir, "preview-mirrors"))
