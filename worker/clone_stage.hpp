@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <filesystem>
 #include <functional>
 #include <string>
@@ -26,6 +27,9 @@ struct clone_request {
   std::filesystem::path mirror_dir;  // data_dir/mirrors/<service>.git
   std::filesystem::path workspace;   // data_dir/workspaces/<build_id>; must not exist yet
   std::chrono::milliseconds timeout{std::chrono::seconds(30)};
+  // libgit2 adds a pack to the mirror per fetch and never repacks. After a fetch that leaves
+  // more packs than this, `git repack -a -d` merges them (when git is installed; 0: never).
+  std::size_t repack_after_packs = 50;
   const std::atomic<bool>* cancel = nullptr;          // set by another thread to abort
   std::function<void(std::string_view line)> on_progress;  // throttled, never sees a secret
 };

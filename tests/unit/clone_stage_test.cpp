@@ -183,6 +183,42 @@ TEST_CASE("the mirror is reused: new pushes are fetched incrementally, known com
   CHECK(test::read_file(again.workspace / "README.md") == "hello kiwi\n");
 }
 
+TEST_CASE("a mirror that has piled up packs is repacked into one, and keeps working") {
+  test::temp_dir dir("kiwi-clone");
+  test::test_repo repo(dir.path(), "app");
+  const auto packs = [&] {
+    std::size_t n = 0;
+    for (const auto& e : fs::directory_iterator(dir.path() / "data/mirrors/app.git/objects/pack")) {
+      n += e.path().extension() == ".pack";
+    }
+    return n;
+  };
+  std::string sha = repo.commit(first_files, "first");
+  auto request = make_request(dir, repo.file_url(), sha, "b0");
+  request.repack_after_packs = 2;
+  REQUIRE(success(run_clone(request)).fetched);
+  std::size_t most = packs();
+  test::line_log progress;
+  for (int i = 1; i <= 3; ++i) {  // each fetch adds a pack; the third one passes the limit
+    sha = repo.commit({{"README.md", "push " + std::to_string(i) + "\n"}}, "push");
+    request = make_request(dir, repo.file_url(), sha, "b" + std::to_string(i));
+    request.repack_after_packs = 2;
+    request.on_progress = progress.sink();
+    const auto result = success(run_clone(request));
+    CHECK(result.fetched);
+    CHECK(test::read_file(request.workspace / "README.md") == "push " + std::to_string(i) + "\n");
+    most = std::max(most, packs());
+  }
+  CHECK(most <= 2);
+  CHECK(packs() <= 2);
+  CHECK(progress.last_starting_with("Repacking the mirror (3 packs)") ==
+        "Repacking the mirror (3 packs)");
+  CHECK(progress.last_starting_with("Repacked the mirror: ") == "Repacked the mirror: 1 pack(s)");
+  // The repacked mirror serves known commits without a fetch, and new ones incrementally.
+  const auto again = success(run_clone(make_request(dir, repo.file_url(), sha, "b9")));
+  CHECK_FALSE(again.fetched);
+}
+
 TEST_CASE("a fetch prunes branches the remote deleted") {
   test::temp_dir dir("kiwi-clone");
   test::test_repo repo(dir.path(), "app");
