@@ -209,6 +209,12 @@ dockerfile_preview run_preview(const dockerfile_preview_request& request,
     fetch.deadline = clock::now() + request.timeout;
     git::fetch_mirror(repo.get(), fetch);
     out.fetched = true;
+    // Each preview that fetched something added a pack, as the worker's fetches do.
+    if (git::repack_if_needed(request.mirror_dir, request.max_packs,
+                              clock::now() + 10 * request.timeout, nullptr)
+            .repacked) {
+      repo = git::open_mirror(request.mirror_dir);
+    }
   }
   // Readers share the mirror; only a fetch excludes them.
   lock.acquire(LOCK_SH, clock::now() + 2 * request.timeout, nullptr, service.name);

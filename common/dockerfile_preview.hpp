@@ -11,6 +11,7 @@
 #include <variant>
 
 #include "common/dockerfile.hpp"
+#include "common/git_mirror.hpp"
 #include "common/redact.hpp"
 #include "common/resources.hpp"
 
@@ -29,6 +30,7 @@ struct dockerfile_preview_request {
   wizard_images images;
   std::filesystem::path mirror_dir;  // data_dir/preview-mirrors/<service>.git
   std::chrono::milliseconds timeout{std::chrono::seconds(30)};  // the fetch's deadline
+  std::size_t max_packs = git::default_max_packs;  // repack the mirror past this many packs
   redactor secrets;  // masked in everything shown (the service's and its registry's secrets)
 };
 

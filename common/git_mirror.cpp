@@ -9,6 +9,8 @@
 #include <system_error>
 #include <thread>
 
+#include "common/child_process.hpp"
+
 namespace kiwi::git {
 namespace {
 
@@ -219,6 +221,46 @@ bool reachable_from(git_repository* repo, const std::string& ref_name, const git
   }
   const git_oid* tip_id = git_object_id(tip.get());
   return git_oid_equal(tip_id, &id) != 0 || git_graph_descendant_of(repo, tip_id, &id) == 1;
+}
+
+namespace {
+
+std::size_t pack_count(const std::filesystem::path& dir) {
+  std::error_code ec;
+  std::size_t n = 0;
+  for (std::filesystem::directory_iterator it(dir / "objects" / "pack", ec), end;
+       !ec && it != end; it.increment(ec)) {
+    n += it->path().extension() == ".pack";
+  }
+  return n;
+}
+
+}  // namespace
+
+repack_outcome repack_if_needed(const std::filesystem::path& dir, std::size_t max_packs,
+                                std::chrono::steady_clock::time_point deadline,
+                                const std::atomic<bool>* cancel) {
+  repack_outcome out;
+  const std::size_t packs = pack_count(dir);
+  if (max_packs == 0 || packs <= max_packs) {
+    return out;
+  }
+  child_request git;
+  git.argv = {"git", "-C", dir.string(), "repack", "-a", "-d", "-q"};
+  git.env = environment_subset({"PATH", "HOME", "TMPDIR"});
+  set_environment(git.env, "GIT_CONFIG_NOSYSTEM", "1");
+  git.deadline = deadline;
+  git.cancel = cancel;
+  const child_result r = run_child(git);
+  if (!r.succeeded()) {
+    out.report = "Repacking the mirror (" + std::to_string(packs) + " packs) failed (" +
+                 r.describe() + "); continuing";
+    return out;
+  }
+  out.repacked = true;
+  out.report = "Repacked the mirror: " + std::to_string(packs) + " packs into " +
+               std::to_string(pack_count(dir));
+  return out;
 }
 
 }  // namespace kiwi::git

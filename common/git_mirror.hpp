@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <filesystem>
 #include <functional>
 #include <string>
@@ -55,6 +56,20 @@ struct fetch_settings {
 // deleted. Throws git::error (authentication, not_found, timeout, certificate, host_key,
 // cancelled, other).
 void fetch_mirror(git_repository* repo, const fetch_settings& settings);
+
+// libgit2 adds a pack per fetch and cannot repack: every object lookup searches every pack's
+// index, so a mirror fetched into a thousand times slows down with each fetch. When the mirror
+// at dir holds more than max_packs packs, `git repack -a -d` merges them (the caller holds the
+// exclusive lock, and reopens its repository afterwards: the old packs are gone). Best effort:
+// what happened, for the progress log ("" when nothing was needed); never throws.
+inline constexpr std::size_t default_max_packs = 50;
+struct repack_outcome {
+  bool repacked = false;
+  std::string report;  // e.g. "Repacked the mirror: 51 packs into 1"
+};
+repack_outcome repack_if_needed(const std::filesystem::path& dir, std::size_t max_packs,
+                                std::chrono::steady_clock::time_point deadline,
+                                const std::atomic<bool>* cancel);
 
 bool has_commit(git_repository* repo, const git_oid& id);
 

@@ -17,7 +17,7 @@
 #include "common/redact.hpp"
 #include "common/webhook_signature.hpp"  // base64_encode
 #include "worker/buildah_output.hpp"
-#include "worker/child_process.hpp"
+#include "common/child_process.hpp"
 #include "worker/dockerfile_outline.hpp"
 
 namespace kiwi {

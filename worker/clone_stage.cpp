@@ -9,7 +9,6 @@
 
 #include "common/git.hpp"
 #include "common/git_mirror.hpp"
-#include "worker/child_process.hpp"
 
 namespace kiwi {
 namespace {
@@ -133,43 +132,6 @@ void fetch(git_repository* repo, const clone_request& request) {
   git::fetch_mirror(repo, settings);
 }
 
-std::size_t pack_count(const fs::path& mirror) {
-  std::error_code ec;
-  std::size_t n = 0;
-  for (fs::directory_iterator it(mirror / "objects" / "pack", ec), end; !ec && it != end;
-       it.increment(ec)) {
-    n += it->path().extension() == ".pack";
-  }
-  return n;
-}
-
-// Merges the mirror's packs into one with git (libgit2 cannot repack): every lookup searches
-// every pack's index, so a mirror fetched into a thousand times gets slower with each push.
-// Runs under the exclusive lock. Best effort: a failure is reported, never fails the build.
-// True when it repacked (the caller reopens the repository: its packs are gone).
-bool repack_if_needed(const clone_request& request) {
-  const std::size_t packs = pack_count(request.mirror_dir);
-  if (request.repack_after_packs == 0 || packs <= request.repack_after_packs) {
-    return false;
-  }
-  report(request, "Repacking the mirror (" + std::to_string(packs) + " packs)");
-  child_request git;
-  git.argv = {"git", "-C", request.mirror_dir.string(), "repack", "-a", "-d", "-q"};
-  git.env = environment_subset({"PATH", "HOME", "TMPDIR"});
-  set_environment(git.env, "GIT_CONFIG_NOSYSTEM", "1");
-  // Generous: it runs once per repack_after_packs pushes, and a cancel still stops it.
-  git.deadline = clock::now() + std::max<clock::duration>(10 * request.timeout, std::chrono::minutes(5));
-  git.cancel = request.cancel;
-  const child_result r = run_child(git);
-  if (!r.succeeded()) {
-    report(request, "Repacking the mirror failed (" + r.describe() + "); continuing");
-    return false;
-  }
-  report(request, "Repacked the mirror: " + std::to_string(pack_count(request.mirror_dir)) +
-                      " pack(s)");
-  return true;
-}
-
 // Writes the commit's tree into the workspace; no .git there, the mirror keeps the history.
 void check_out(git_repository* repo, const git_oid& id, const fs::path& workspace,
                clone_result& result) {
@@ -228,7 +190,15 @@ clone_result clone(const clone_request& request) {
     if (!git::has_commit(repo.get(), id) || !git::reachable_from(repo.get(), ref, id)) {
       throw commit_not_found(request);
     }
-    if (repack_if_needed(request)) {
+    // Generous: it runs once per repack_after_packs pushes, and a cancel still stops it.
+    const auto repack_deadline =
+        clock::now() + std::max<clock::duration>(10 * request.timeout, std::chrono::minutes(5));
+    const auto repack = git::repack_if_needed(request.mirror_dir, request.repack_after_packs,
+                                              repack_deadline, request.cancel);
+    if (!repack.report.empty()) {
+      report(request, repack.report);
+    }
+    if (repack.repacked) {
       repo = git::open_mirror(request.mirror_dir);
     }
   }

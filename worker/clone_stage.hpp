@@ -12,6 +12,8 @@
 #include <string_view>
 #include <variant>
 
+#include "common/git_mirror.hpp"
+
 namespace kiwi {
 
 struct clone_request {
@@ -29,7 +31,7 @@ struct clone_request {
   std::chrono::milliseconds timeout{std::chrono::seconds(30)};
   // libgit2 adds a pack to the mirror per fetch and never repacks. After a fetch that leaves
   // more packs than this, `git repack -a -d` merges them (when git is installed; 0: never).
-  std::size_t repack_after_packs = 50;
+  std::size_t repack_after_packs = git::default_max_packs;
   const std::atomic<bool>* cancel = nullptr;          // set by another thread to abort
   std::function<void(std::string_view line)> on_progress;  // throttled, never sees a secret
 };

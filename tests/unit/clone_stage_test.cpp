@@ -211,9 +211,8 @@ TEST_CASE("a mirror that has piled up packs is repacked into one, and keeps work
   }
   CHECK(most <= 2);
   CHECK(packs() <= 2);
-  CHECK(progress.last_starting_with("Repacking the mirror (3 packs)") ==
-        "Repacking the mirror (3 packs)");
-  CHECK(progress.last_starting_with("Repacked the mirror: ") == "Repacked the mirror: 1 pack(s)");
+  CHECK(progress.last_starting_with("Repacked the mirror: ") ==
+        "Repacked the mirror: 3 packs into 1");
   // The repacked mirror serves known commits without a fetch, and new ones incrementally.
   const auto again = success(run_clone(make_request(dir, repo.file_url(), sha, "b9")));
   CHECK_FALSE(again.fetched);

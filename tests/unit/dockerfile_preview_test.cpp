@@ -87,6 +87,30 @@ TEST_CASE("preview: the wizard's Dockerfile for the branch head, then a known co
   CHECK(again.dockerfile.find("FROM registry.local/node:20@sha256:") != std::string::npos);
 }
 
+TEST_CASE("preview: a mirror that piled up packs is repacked, and previews go on") {
+  test::temp_dir dir("kiwi-preview");
+  test::test_repo repo(dir.path(), "app");
+  auto request = make_request(dir, repo.file_url());
+  request.max_packs = 2;
+  auto packs = [&] {
+    std::size_t n = 0;
+    for (const auto& e : fs::directory_iterator(request.mirror_dir / "objects" / "pack")) {
+      n += e.path().extension() == ".pack";
+    }
+    return n;
+  };
+  std::size_t most = 0;
+  for (int i = 0; i < 4; ++i) {  // each preview of a new push fetches one more pack
+    const std::string body = "FROM busybox\nRUN echo " + std::to_string(i) + "\n";
+    const std::string sha = repo.commit({{"Dockerfile", body}}, "push");
+    const auto p = success(kiwi::preview_dockerfile(request));
+    CHECK(p.sha == sha);
+    CHECK(p.dockerfile == body);
+    most = std::max(most, packs());
+  }
+  CHECK(most <= 2);
+}
+
 TEST_CASE("preview: overrides, mode auto and path, a new push, tags and unknown refs") {
   test::temp_dir dir("kiwi-preview");
   test::test_repo repo(dir.path(), "app");

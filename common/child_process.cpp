@@ -1,4 +1,4 @@
-#include "worker/child_process.hpp"
+#include "common/child_process.hpp"
 
 #include <fcntl.h>
 #include <poll.h>

@@ -1,6 +1,6 @@
 #pragma once
-// Runs a program to completion and streams what it prints, line by line. Blocking: run it on the
-// worker's blocking pool, never on an I/O thread.
+// Runs a program to completion and streams what it prints, line by line (buildah in the
+// worker, git repack for mirrors). Blocking: run it on a blocking pool, never on an I/O thread.
 //
 // The program runs in a session (and process group) of its own with stdin on /dev/null and
 // stdout+stderr merged into one pipe. A cancel request or the deadline sends SIGTERM to the
