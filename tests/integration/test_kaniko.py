@@ -14,7 +14,7 @@ import time
 import pytest
 
 from kiwi_harness import (EventListener, GitHttpServer, GitRepo, Kiwi, RedisServer,
-                          github_push_payload, rmtree, tempdir, wait_until)
+                          free_port, github_push_payload, rmtree, tempdir, wait_until)
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 from k8s_stub import K8sStub, make_self_signed  # noqa: E402
@@ -53,7 +53,10 @@ def env():
          "cancel_superseded": False},
         {"name": "denied", "git_url": git.url("shop"), "branch": "main", "token": GIT_TOKEN,
          "git_username": "user", "webhook_secret": SECRET, "dockerfile": {"mode": "auto"},
-         "registry": "harbor", "image": "team/denied", "build_runtime": "denied-k8s"}]
+         "registry": "harbor", "image": "team/denied", "build_runtime": "denied-k8s"},
+        {"name": "down", "git_url": git.url("shop"), "branch": "main", "token": GIT_TOKEN,
+         "git_username": "user", "webhook_secret": SECRET, "dockerfile": {"mode": "auto"},
+         "registry": "harbor", "image": "team/down", "build_runtime": "down-k8s"}]
     extra = {
         "registries": [{"name": "harbor", "url": "https://" + REGISTRY_HOST,
                         "username": REG_USER, "password": REG_PASSWORD}],
@@ -62,12 +65,16 @@ def env():
                       "kaniko": {"poll_interval_ms": 100, "pending_timeout_s": 1,
                                  "memory_limit": "3Gi"}},
                      {"name": "denied-k8s", "type": "kubernetes", "api_url": stub.url,
-                      "ca_file": cert, "token": FORBIDDEN_TOKEN, "namespace": "ci-builds"}],
+                      "ca_file": cert, "token": FORBIDDEN_TOKEN, "namespace": "ci-builds"},
+                     # Nothing listens there: a cluster that cannot be reached.
+                     {"name": "down-k8s", "type": "kubernetes",
+                      "api_url": f"https://127.0.0.1:{free_port()}", "ca_file": cert,
+                      "token": SA_TOKEN}],
     }
     kiwi = Kiwi(root, redis_server.url, services, workers=1,
                 worker_extra={"build_timeout_s": BUILD_TIMEOUT_S}, extra=extra).start()
     events = EventListener(redis_server.client(), "kiwi:events:shop")
-    events.pubsub.subscribe("kiwi:events:web", "kiwi:events:denied")
+    events.pubsub.subscribe("kiwi:events:web", "kiwi:events:denied", "kiwi:events:down")
     wait_until(lambda: events.pubsub.get_message(timeout=0.1), what="subscription")
     state = {"root": root, "kiwi": kiwi, "repo": repo, "first": first, "stub": stub,
              "cluster": cluster, "redis": redis_server, "events": events,
@@ -301,3 +308,14 @@ def test_a_retried_build_replaces_what_its_dead_attempt_left(env):
     assert ("POST", "jobs", 409) in calls and ("POST", "jobs", 201) in calls
     assert calls.count(("POST", "secrets", 201)) == 1
     assert_nothing_left(env)
+
+
+def test_an_unreachable_cluster_is_a_transient_failure_that_is_retried(env):
+    _, build_id = push(env, {"Dockerfile": "FROM busybox\n"}, "cluster down", service="down")
+    final = finished(env, build_id)
+    assert final["type"] == "build.retrying", final
+    assert "cannot reach the Kubernetes API of runtime \"down-k8s\"" in final["message"], final
+    assert "check the runtime's api_url" in final["message"]
+    status, body = env["kiwi"].api("POST", f"/builds/{build_id}/cancel", token=env["admin"])
+    assert status in (200, 202), body
+    assert_no_secret_anywhere(env)
