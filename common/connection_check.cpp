@@ -23,9 +23,10 @@ std::optional<std::chrono::milliseconds> check_deadline::per_operation() const {
   return std::max(left / 4, std::chrono::milliseconds(1));
 }
 
-http_reply bounded_get(const http_endpoint& where, const std::string& target,
-                       const header_list& headers, http_options options,
-                       const check_deadline& deadline) {
+http_reply bounded_request(std::string_view method, const http_endpoint& where,
+                           const std::string& target, const std::string* body,
+                           const header_list& headers, http_options options,
+                           const check_deadline& deadline) {
   const auto each = deadline.per_operation();
   if (!each) {
     const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(deadline.total());
@@ -36,7 +37,7 @@ http_reply bounded_get(const http_endpoint& where, const std::string& target,
   options.timeout = *each;
   options.connect_timeout = *each;
   http_client client(where, std::move(options));
-  return client.request("GET", target, nullptr, headers);
+  return client.request(method, target, body, headers);
 }
 
 std::string without_secrets(std::string text, std::initializer_list<std::string_view> secrets) {

@@ -44,11 +44,17 @@ class check_deadline {
   std::chrono::milliseconds total_;
 };
 
-// One GET of `target` (path and query) at `where` within the deadline; a fresh connection.
-// Throws http_unreachable (also when the deadline has passed).
-http_reply bounded_get(const http_endpoint& where, const std::string& target,
-                       const header_list& headers, http_options options,
-                       const check_deadline& deadline);
+// One request of `target` (path and query) at `where` within the deadline; a fresh
+// connection. Throws http_unreachable (also when the deadline has passed).
+http_reply bounded_request(std::string_view method, const http_endpoint& where,
+                           const std::string& target, const std::string* body,
+                           const header_list& headers, http_options options,
+                           const check_deadline& deadline);
+inline http_reply bounded_get(const http_endpoint& where, const std::string& target,
+                              const header_list& headers, http_options options,
+                              const check_deadline& deadline) {
+  return bounded_request("GET", where, target, nullptr, headers, std::move(options), deadline);
+}
 
 // `text` with every occurrence of each non-empty secret replaced by "***".
 std::string without_secrets(std::string text, std::initializer_list<std::string_view> secrets);

@@ -1,8 +1,11 @@
 #include "common/runtime_probe.hpp"
 
 #include <cctype>
+#include <vector>
 
 #include <nlohmann/json.hpp>
+
+#include "common/kaniko_job.hpp"
 
 namespace kiwi {
 
@@ -80,6 +83,59 @@ connection_check probe_docker(const runtime_config& rt, const check_deadline& de
   }
 }
 
+// Whether a Kaniko build could start in the runtime's namespace: the build's Secret and Job
+// created with dryRun=All (authorization, admission and validation run; nothing is stored),
+// and its pods listed. "" when all three pass, else what is missing and what to grant.
+std::string kaniko_readiness(const runtime_config& rt, const http_endpoint& where,
+                             const header_list& headers, const http_options& options,
+                             const check_deadline& deadline) {
+  kaniko_job_spec spec;
+  spec.name = kaniko_job_name("dry-run");
+  spec.namespace_ = rt.namespace_;
+  spec.build_id = "dry-run";
+  spec.service = "dry-run";
+  spec.git.context = "git://kiwi.invalid/dry-run.git#refs/heads/main#" + std::string(40, '0');
+  spec.dockerfile = "Dockerfile";
+  spec.destinations = {"kiwi.invalid/dry-run:check"};
+  const std::string ns = "/namespaces/" + rt.namespace_;
+  struct step {
+    std::string what;  // "create Secrets"
+    std::string method, target, body;
+  };
+  const std::vector<step> steps = {
+      {"create Secrets", "POST", "/api/v1" + ns + "/secrets?dryRun=All",
+       kaniko_secret_manifest(spec).dump()},
+      {"create Jobs", "POST", "/apis/batch/v1" + ns + "/jobs?dryRun=All",
+       kaniko_job_manifest(spec, rt.kaniko).dump()},
+      {"list pods", "GET", "/api/v1" + ns + "/pods?limit=1", ""}};
+  std::vector<std::string> refused;
+  for (const step& st : steps) {
+    const http_reply r = bounded_request(st.method, where, st.target,
+                                         st.body.empty() ? nullptr : &st.body, headers, options,
+                                         deadline);
+    if (r.status == 200 || r.status == 201) {
+      continue;
+    }
+    const std::string m = status_message(r.body);
+    if (r.status == 404) {
+      return "namespace \"" + rt.namespace_ + "\" does not exist (" +
+             (m.empty() ? "HTTP 404" : m) + "): create it or set the runtime's namespace";
+    }
+    refused.push_back(st.what + " (HTTP " + std::to_string(r.status) +
+                      (m.empty() ? "" : ": " + m) + ")");
+  }
+  if (refused.empty()) {
+    return {};
+  }
+  std::string out = "the runtime's service account may not";
+  for (std::size_t i = 0; i < refused.size(); ++i) {
+    out += (i == 0 ? " " : "; nor ") + refused[i];
+  }
+  return out + " in namespace \"" + rt.namespace_ +
+         "\": grant it create/get/delete on jobs and secrets, patch on secrets, and get/list "
+         "on pods and pods/log";
+}
+
 connection_check probe_kubernetes(const runtime_config& rt, const check_deadline& deadline) {
   const auto where = parse_http_endpoint(rt.api_url);
   if (!where || !where->socket_path.empty()) {
@@ -123,6 +179,17 @@ connection_check probe_kubernetes(const runtime_config& rt, const check_deadline
                {"git_version", text(j, "gitVersion")},
                {"platform", text(j, "platform")},
                {"namespace", rt.namespace_}};
+  // The API answers; whether builds can run there is told apart: a runtime only deployed to
+  // needs other rights.
+  std::string readiness;
+  try {
+    readiness = kaniko_readiness(rt, *where, headers, options, deadline);
+  } catch (const http_unreachable& e) {
+    readiness = std::string("not checked: ") + e.what();
+  }
+  c.details.emplace_back("kaniko_builds", readiness.empty() ? "ready" : readiness);
+  c.message += readiness.empty() ? "; Kaniko builds: ready"
+                                 : "; Kaniko builds: not possible: " + readiness;
   return c;
 }
 

@@ -2,7 +2,9 @@
 // "Test" of a runtime, within a deadline. Docker (or podman's Docker-compatible service):
 // GET /_ping, then GET /version, over the unix socket or tcp://host:port (https with the
 // client certificate, key and CA when tls_* are set, plain http otherwise). Kubernetes:
-// GET /version on api_url with the bearer token, trusting the runtime's CA. Messages never
+// GET /version on api_url with the bearer token, trusting the runtime's CA, then a dry run
+// (dryRun=All) of a Kaniko build's Secret and Job and a pod listing in the runtime's
+// namespace: whether builds could run there ("; Kaniko builds: ready"). Messages never
 // hold the token or a key. Blocking: run it on a blocking pool.
 
 #include <chrono>

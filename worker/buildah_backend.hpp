@@ -21,7 +21,7 @@
 #include <utility>
 #include <vector>
 
-#include "worker/image_build.hpp"
+#include "common/image_build.hpp"
 
 namespace kiwi {
 

@@ -19,8 +19,8 @@
 #include <vector>
 
 #include "common/resources.hpp"
-#include "worker/image_build.hpp"
-#include "worker/kaniko_job.hpp"
+#include "common/image_build.hpp"
+#include "common/kaniko_job.hpp"
 
 namespace kiwi {
 

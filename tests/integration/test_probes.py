@@ -16,6 +16,7 @@ from kiwi_harness import (Kiwi, RedisServer, free_port, kiwictl, rmtree, tempdir
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 from k8s_stub import K8sStub, make_self_signed  # noqa: E402
+from kaniko_cluster import KanikoCluster  # noqa: E402
 
 USER = "kiwi-robot"
 PASSWORD = "UNIQUE-probe-registry-pass-0e55"
@@ -91,6 +92,7 @@ def env():
     podman = PodmanService(root)
     cert, key = make_self_signed(root)
     stub = K8sStub(cert, key, SA_TOKEN, log_path=os.path.join(root, "k8s-requests.jsonl")).start()
+    cluster = KanikoCluster(stub)
     with open(cert) as f:
         ca_pem = f.read()
     extra = {
@@ -121,7 +123,7 @@ def env():
         status, answer = kiwi.api("POST", path, body, admin)
         assert status == 201, answer
     state = {"kiwi": kiwi, "tokens": tokens, "url": f"http://127.0.0.1:{kiwi.port}",
-             "stub": stub, "registry": registry, "answers": []}
+             "stub": stub, "cluster": cluster, "registry": registry, "answers": []}
     yield state
     kiwi.stop()
     stub.stop()
@@ -160,8 +162,23 @@ def test_kubernetes_runtimes_from_the_file_and_the_api(env):
     for name in ("cfg-k8s", "api-k8s-good"):
         status, body = call(env, f"/runtimes/{name}/test")
         assert status == 200, body
-        assert body["message"] == "Kubernetes v1.32.3 (linux/arm64)"
+        assert body["message"] == "Kubernetes v1.32.3 (linux/arm64); Kaniko builds: ready"
         assert body["details"]["git_version"] == "v1.32.3"
+        assert body["details"]["kaniko_builds"] == "ready"
+    # The build's Secret and Job went through a dry run only: nothing was created.
+    dry = [r for r in env["stub"].requests() if r["method"] == "POST"]
+    assert dry and all(r["query"] == {"dryRun": ["All"]} for r in dry), dry
+    assert env["cluster"].live_jobs() == [] and env["cluster"].live_secrets() == []
+    # A service account that may not create Jobs: the API works, builds would not.
+    env["cluster"].denied.add("jobs")
+    try:
+        status, body = call(env, "/runtimes/cfg-k8s/test")
+    finally:
+        env["cluster"].denied.discard("jobs")
+    assert status == 200, body
+    assert "Kaniko builds: not possible: the runtime's service account may not create Jobs" \
+        in body["message"], body
+    assert "grant it create/get/delete on jobs and secrets" in body["details"]["kaniko_builds"]
     status, body = call(env, "/runtimes/api-k8s-wrong/test")
     assert (status, body["error"]) == (
         422, "Kubernetes API rejected the token: check the runtime's bearer token"), body
@@ -205,7 +222,8 @@ def test_kiwictl_registry_and_runtime_test(env):
     assert "Registry authentication failed: check the credentials" in bad.stderr
     as_json = kiwictl("runtime", "test", "cfg-k8s", "--output", "json", url=env["url"], token=dev)
     assert as_json.returncode == 0, as_json.stderr
-    assert json.loads(as_json.stdout)["message"] == "Kubernetes v1.32.3 (linux/arm64)"
+    assert json.loads(as_json.stdout)["message"] == \
+        "Kubernetes v1.32.3 (linux/arm64); Kaniko builds: ready"
     failed_json = kiwictl("runtime", "test", "api-k8s-wrong", "-o", "json", url=env["url"],
                           token=dev)
     assert failed_json.returncode == 1

@@ -29,6 +29,7 @@ As a program (C++ tests):
 
     k8s_stub.py --cert C --key K --token T [--forbidden-token T2] --port-file F
                 [--log requests.jsonl] [--route 'GET ^/version$ version.json' ...]
+                [--kaniko-cluster [--deny jobs ...]]
 
 GET /version is served from version.json unless a route replaces it. The port (127.0.0.1,
 chosen by the kernel) is written to --port-file once the server accepts connections.
@@ -247,9 +248,16 @@ def main():
     p.add_argument("--fixtures", default=FIXTURES)
     p.add_argument("--route", action="append", default=[],
                    metavar="'METHOD PATH_REGEX FIXTURE [STATUS]'")
+    p.add_argument("--kaniko-cluster", action="store_true",
+                   help="serve Jobs, Secrets, pods and logs (tests/support/kaniko_cluster.py)")
+    p.add_argument("--deny", action="append", default=[], metavar="COLLECTION",
+                   help="with --kaniko-cluster: secrets, jobs or pods answer 403")
     args = p.parse_args()
     stub = K8sStub(args.cert, args.key, args.token, args.forbidden_token, args.log,
                    args.fixtures)
+    if args.kaniko_cluster:
+        from kaniko_cluster import KanikoCluster  # it imports this module
+        KanikoCluster(stub).denied.update(args.deny)
     for spec in args.route:
         parts = spec.split()
         stub.route(parts[0], parts[1], fixture=parts[2],

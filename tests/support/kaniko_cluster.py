@@ -15,6 +15,8 @@ enough state to play a build the way a cluster does, and serves recorded real ob
   stream ends when the container has terminated.
 - GET/DELETE .../jobs/NAME, DELETE .../secrets/NAME: the recorded Job status for the moment,
   the recorded Success Status; 404 (recorded NotFound) once deleted.
+- POST with dryRun=All (a runtime test) answers as a create would and stores nothing;
+  `denied` collections answer the recorded 403.
 
 Scenarios (by name, for every Job created, or per Job through `scenario_for`):
 
@@ -102,6 +104,9 @@ class KanikoCluster:
         # True: the next build finds a Secret and a running Job of its own name, as an
         # attempt of the same build on a worker that died would have left them.
         self.leftover_next = False
+        # Collections ("secrets", "jobs", "pods") the service account may not create (or list,
+        # for pods): the recorded 403 Status.
+        self.denied = set()
         self.lock = threading.Lock()
         b = r"(?P<name>[^/]+)"
         stub.route("POST", r"/api/v1" + NS + r"/secrets", self._create_secret)
@@ -127,9 +132,21 @@ class KanikoCluster:
         return self.builds[name].job
 
     # Secrets.
+    def _refused_or_dry(self, req, collection, created):
+        """The 403 for a denied collection; for dryRun=All (what a runtime test sends) the
+        answer a create would get, with nothing stored; else None."""
+        if collection in self.denied:
+            return Response.fixture("status/status-403-forbidden.json")
+        if (req.query.get("dryRun") or [""])[0] == "All":
+            return Response(201, created)
+        return None
+
     def _create_secret(self, req):
         body = req.json()
         name = body["metadata"]["name"]
+        early = self._refused_or_dry(req, "secrets", dict(body, stringData=None))
+        if early:
+            return early
         with self.lock:
             if self.leftover_next and name not in self.secrets:
                 self.leftover_next = False
@@ -178,6 +195,9 @@ class KanikoCluster:
     def _create_job(self, req):
         body = req.json()
         name = body["metadata"]["name"]
+        early = self._refused_or_dry(req, "jobs", _load("jobs/job-created-201.json"))
+        if early:
+            return early
         with self.lock:
             if name in self.builds and not self.builds[name].deleted:
                 return Response.fixture("status/status-409-alreadyexists.json")
@@ -243,6 +263,8 @@ class KanikoCluster:
         return status
 
     def _list_pods(self, req):
+        if "pods" in self.denied:
+            return Response.fixture("status/status-403-forbidden.json")
         selector = (req.query.get("labelSelector") or [""])[0]
         podlist = _load("jobs/job-failed-pods-podlist.json")
         template = podlist["items"][0]

@@ -10,7 +10,7 @@
 
 #include "common/webhook_signature.hpp"
 #include "worker/kaniko_backend.hpp"
-#include "worker/kaniko_job.hpp"
+#include "common/kaniko_job.hpp"
 
 namespace fs = std::filesystem;
 using nlohmann::json;

@@ -134,16 +134,18 @@ class docker_registry {
 // gets the recorded 403.
 class k8s_stub {
  public:
+  // `extra`: more arguments, e.g. {"--kaniko-cluster", "--deny", "jobs"}.
   k8s_stub(const fs::path& dir, const self_signed& cert, const std::string& token,
-           const std::string& forbidden_token) {
+           const std::string& forbidden_token, const std::vector<std::string>& extra = {}) {
     fs::create_directories(dir);
     const fs::path port_file = dir / "k8s.port";
     log_ = dir / "requests.jsonl";
-    process_ = server_process(spawn(
-        {"/usr/bin/python3", (support_dir / "k8s_stub.py").string(), "--cert",
-         cert.cert.string(), "--key", cert.key.string(), "--token", token, "--forbidden-token",
-         forbidden_token, "--port-file", port_file.string(), "--log", log_.string()},
-        -1));
+    std::vector<std::string> argv = {
+        "/usr/bin/python3", (support_dir / "k8s_stub.py").string(), "--cert",
+        cert.cert.string(), "--key", cert.key.string(), "--token", token, "--forbidden-token",
+        forbidden_token, "--port-file", port_file.string(), "--log", log_.string()};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    process_ = server_process(spawn(argv, -1));
     port_ = wait_for_port_file(port_file, process_.pid(), "the Kubernetes stub");
   }
   std::string url() const { return "https://127.0.0.1:" + std::to_string(port_); }

@@ -56,12 +56,15 @@ TEST_CASE("Docker endpoints: the socket, tcp:// as http, or https when TLS mater
 TEST_CASE("Kubernetes: the stub API server with the right token, a wrong one, a forbidden one") {
   test::temp_dir dir("kiwi-k8s");
   const test::self_signed cert(dir.path() / "tls", "k8s-stub");
-  test::k8s_stub api(dir.path() / "stub", cert, sa_token, forbidden_token);
+  test::k8s_stub api(dir.path() / "stub", cert, sa_token, forbidden_token, {"--kaniko-cluster"});
 
-  // The right token and the cluster's CA: the recorded version.
+  // The right token and the cluster's CA: the recorded version, and a Kaniko build's Secret
+  // and Job pass a dry run.
   const auto good = kiwi::probe_runtime(kubernetes(api.url(), cert.cert_pem(), sa_token));
   REQUIRE_MESSAGE(good.ok, good.message);
-  CHECK(good.message == "Kubernetes v1.32.3 (linux/arm64)");
+  CHECK(good.message == "Kubernetes v1.32.3 (linux/arm64); Kaniko builds: ready");
+  CHECK(api.requests().find(R"("path": "/apis/batch/v1/namespaces/default/jobs", "query": {"dryRun": ["All"]}, "auth": "valid")") !=
+        std::string::npos);
   // The stub saw one GET /version with the valid token.
   CHECK(api.requests().find(R"("path": "/version", "query": {}, "auth": "valid")") !=
         std::string::npos);
@@ -89,6 +92,29 @@ TEST_CASE("Kubernetes: the stub API server with the right token, a wrong one, a 
   CHECK(untrusted.message.find("certificate") != std::string::npos);
   CHECK(untrusted.message.find("check ca_file") != std::string::npos);
   CHECK(untrusted.message.find(sa_token) == std::string::npos);
+}
+
+TEST_CASE("Kubernetes: a service account that may not run builds is told what to grant") {
+  test::temp_dir dir("kiwi-k8s");
+  const test::self_signed cert(dir.path() / "tls", "k8s-stub");
+  test::k8s_stub api(dir.path() / "stub", cert, sa_token, forbidden_token,
+                     {"--kaniko-cluster", "--deny", "jobs", "--deny", "pods"});
+  const auto c = kiwi::probe_runtime(kubernetes(api.url(), cert.cert_pem(), sa_token));
+  // The API answers: the runtime works (for deploys, say); builds would not.
+  REQUIRE_MESSAGE(c.ok, c.message);
+  CHECK(c.message.starts_with("Kubernetes v1.32.3 (linux/arm64); Kaniko builds: not possible: "
+                              "the runtime's service account may not create Jobs (HTTP 403: "));
+  CHECK(c.message.find("; nor list pods (HTTP 403: ") != std::string::npos);
+  CHECK(c.message.find("create Secrets") == std::string::npos);
+  CHECK(c.message.ends_with("grant it create/get/delete on jobs and secrets, patch on secrets, "
+                            "and get/list on pods and pods/log"));
+
+  // An API server without the namespace (the stub's routes answer the recorded NotFound).
+  test::k8s_stub bare(dir.path() / "bare", cert, sa_token, forbidden_token);
+  const auto missing = kiwi::probe_runtime(kubernetes(bare.url(), cert.cert_pem(), sa_token));
+  REQUIRE(missing.ok);
+  CHECK(missing.message.find("Kaniko builds: not possible: namespace \"default\" does not exist") !=
+        std::string::npos);
 }
 
 TEST_CASE("Kubernetes: no API server there is unreachable") {

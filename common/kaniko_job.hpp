@@ -16,7 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/resources.hpp"
-#include "worker/image_build.hpp"
+#include "common/image_build.hpp"
 
 namespace kiwi {
 

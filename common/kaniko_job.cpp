@@ -1,4 +1,4 @@
-#include "worker/kaniko_job.hpp"
+#include "common/kaniko_job.hpp"
 
 #include <algorithm>
 #include <array>
