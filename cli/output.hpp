@@ -17,6 +17,20 @@ void print_table(std::ostream& out, const table_row& headers, const std::vector<
 // Lines "key:   value", aligned.
 void print_fields(std::ostream& out, const std::vector<std::pair<std::string, std::string>>& fields);
 
+// "key: value" lines that leave out empty values (optional facts of a build or a preview).
+class field_block {
+ public:
+  void add(std::string label, std::string value) {
+    if (!value.empty()) {
+      fields_.emplace_back(std::move(label), std::move(value));
+    }
+  }
+  void print(std::ostream& out) const { print_fields(out, fields_); }
+
+ private:
+  std::vector<std::pair<std::string, std::string>> fields_;
+};
+
 // A JSON value as text: strings as they are, numbers and booleans printed, null and absent "".
 std::string text_of(const nlohmann::json& object, const char* key);
 
