@@ -53,6 +53,15 @@ std::vector<std::string> service_secrets(const service_config& service) {
   return out;
 }
 
+registry_credentials credentials_of(const registry_config& registry) {
+  registry_credentials creds;
+  creds.url = registry.url;
+  creds.username = registry.username;
+  creds.password = registry.password;
+  creds.insecure = registry.insecure;
+  return creds;
+}
+
 build_stage_failure from_image_error(const image_build_error& e) {
   build_stage_failure f;
   f.message = e.message;
@@ -100,12 +109,7 @@ build_stage_outcome build_with_kaniko(const build_stage_request& request,
     const std::string image = service.image.empty() ? service.name : service.image;
     spec.cache_repo = registry_host(request.registry->url) + "/" + image + "/cache";
   }
-  registry_credentials creds;
-  creds.url = request.registry->url;
-  creds.username = request.registry->username;
-  creds.password = request.registry->password;
-  creds.insecure = request.registry->insecure;
-  spec.registry = std::move(creds);
+  spec.registry = credentials_of(*request.registry);
   const auto left = request.deadline - std::chrono::steady_clock::now();
   spec.active_deadline_s =
       request.deadline == std::chrono::steady_clock::time_point::max()
@@ -230,12 +234,7 @@ build_stage_outcome run_build_stage(const build_stage_request& request) {
   build.context = context;
   build.references = {result.image};
   if (request.registry) {
-    registry_credentials creds;
-    creds.url = request.registry->url;
-    creds.username = request.registry->username;
-    creds.password = request.registry->password;
-    creds.insecure = request.registry->insecure;
-    build.registry = std::move(creds);
+    build.registry = credentials_of(*request.registry);
   }
   build.storage = request.storage;
   build.temp_root = request.temp_root;
