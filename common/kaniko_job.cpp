@@ -298,6 +298,7 @@ kaniko_pod_state read_kaniko_pod(const json& pod, std::string_view executor_imag
       }
       s.what = kaniko_pod_state::phase::failed;
       if (reason == "OOMKilled") {
+        s.oom_killed = true;
         s.message = "the Kaniko build ran out of memory (OOMKilled): raise the runtime's "
                     "kaniko.memory_limit";
       } else {

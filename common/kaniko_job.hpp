@@ -79,8 +79,7 @@ struct kaniko_pod_state {
   std::string pod;                 // the pod's name
   std::string message;             // failed: for the user; waiting: why (Unschedulable ...)
   bool unschedulable = false;      // waiting because no node fits (fails after pending_timeout)
-  image_build_errc code = image_build_errc::other;
-  failure_kind kind = failure_kind::permanent;
+  bool oom_killed = false;         // failed: the kernel killed the executor for memory
   int exit_code = -1;
   std::string digest;              // succeeded: sha256:...
 };

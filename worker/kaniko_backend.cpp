@@ -31,7 +31,7 @@ image_build_error make_error(image_build_errc code, failure_kind kind, std::stri
 class kube_api {
  public:
   kube_api(const runtime_config& runtime, std::chrono::milliseconds timeout)
-      : runtime_(runtime), client_(endpoint(runtime), options(runtime, timeout)) {
+      : client_(endpoint(runtime), options(runtime, timeout)) {
     client_.set_default_headers({{"Authorization", "Bearer " + runtime.token}});
   }
 
@@ -64,10 +64,8 @@ class kube_api {
   }
 
   http_client& client() { return client_; }
-  const runtime_config& runtime() const { return runtime_; }
 
  private:
-  const runtime_config& runtime_;
   http_client client_;
 };
 
@@ -203,7 +201,7 @@ class kaniko_run {
         }
         continue;
       }
-      return api_refusal(api.runtime(), "create the build " + what, r);
+      return api_refusal(request_.runtime, "create the build " + what, r);
     }
     return make_error(image_build_errc::other, failure_kind::transient,
                       "the build " + what + " " + spec_.name + " still exists after deleting it");
@@ -322,7 +320,7 @@ class kaniko_run {
         continue;
       }
       if (reply.status != 200) {
-        return api_refusal(api.runtime(), "list the build's pods", reply);
+        return api_refusal(request_.runtime, "list the build's pods", reply);
       }
       const json list = json::parse(reply.body, nullptr, false);
       const kaniko_pod_state state = read_kaniko_pod(list, settings.image);
@@ -363,7 +361,8 @@ class kaniko_run {
         continue;
       }
       if (state.what == phase::failed && state.exit_code < 0) {
-        return make_error(state.code, state.kind, state.message);  // it never ran
+        // It never ran (image pull, container config): nothing a retry would change.
+        return make_error(image_build_errc::other, failure_kind::permanent, state.message);
       }
       const bool finished = state.what != phase::running;
       if (!log_complete) {
@@ -384,13 +383,12 @@ class kaniko_run {
         return result;
       }
       if (state.what == phase::failed) {
-        std::vector<std::string> tail(last_lines_.begin(), last_lines_.end());
-        image_build_error e = classify_kaniko_failure(tail, state.message);
-        if (state.message.find("OOMKilled") != std::string::npos) {
-          e.message = state.message;
-          e.code = image_build_errc::other;
-          e.kind = failure_kind::permanent;
-        }
+        // Killed for memory, the log ends wherever it was cut: the pod's reason is the news.
+        image_build_error e =
+            state.oom_killed
+                ? make_error(image_build_errc::other, failure_kind::permanent, state.message)
+                : classify_kaniko_failure({last_lines_.begin(), last_lines_.end()},
+                                          state.message);
         e.exit_code = e.exit_code >= 0 ? e.exit_code : state.exit_code;
         return e;
       }
