@@ -1,5 +1,14 @@
 #include "common/job_queue.hpp"
 
+#include <optional>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
 #include "common/redis_keys.hpp"
 
 namespace asio = boost::asio;
@@ -12,7 +21,31 @@ namespace {
 // script learns the services from the ring), which Redis allows for keys of the script's slot.
 std::string prelude() {
   return "local P = '" + std::string(keys::prefix) + "'\n" + R"lua(
-local function jstr(s) return cjson.encode(s or '') end
+-- A JSON string. Most values need no escaping and are quoted as they are (cheaper than cjson,
+-- which would also write "/" as "\/", unlike common/build_event.cpp).
+local function jstr(s)
+  s = s or ''
+  if not string.find(s, '[%c"\\\128-\255]') then return '"' .. s .. '"' end
+  return cjson.encode(s)
+end
+-- Milliseconds since the epoch as format_timestamp writes them: 2026-11-29T11:42:30.741Z
+-- (days to a civil date: Howard Hinnant's days_from_civil, inverted).
+local function iso_time(ms)
+  local fl = math.floor
+  local s = fl(ms / 1000)
+  local days, sod = fl(s / 86400), s % 86400
+  local z = days + 719468
+  local era = fl(z / 146097)
+  local doe = z - era * 146097
+  local yoe = fl((doe - fl(doe / 1460) + fl(doe / 36524) - fl(doe / 146096)) / 365)
+  local doy = doe - (365 * yoe + fl(yoe / 4) - fl(yoe / 100))
+  local mp = fl((5 * doy + 2) / 153)
+  local d = doy - fl((153 * mp + 2) / 5) + 1
+  local m = mp < 10 and mp + 3 or mp - 9
+  local y = yoe + era * 400 + (m <= 2 and 1 or 0)
+  return string.format('%04d-%02d-%02dT%02d:%02d:%02d.%03dZ', y, m, d, fl(sod / 3600),
+                       fl(sod % 3600 / 60), sod % 60, ms % 1000)
+end
 -- Each event goes to its build's stream, the all-builds stream (SSE replay for /api/v1/events)
 -- and both pub/sub channels.
 local function store_event(b, seq, ev, svc)
@@ -22,15 +55,29 @@ local function store_event(b, seq, ev, svc)
   redis.call('PUBLISH', 'kiwi:events:' .. svc, ev)
 end
 -- An event decided here (same fields and order as common/build_event.cpp).
+local function event_json(id, etype, status, message, ts, stage, svc, ref, sha, seq)
+  return '{"v":1,"type":' .. jstr(etype) .. ',"build_id":' .. jstr(id) ..
+         ',"service":' .. jstr(svc) .. ',"ref":' .. jstr(ref) .. ',"sha":' .. jstr(sha) ..
+         ',"stage":' .. jstr(stage) .. ',"status":' .. jstr(status) .. ',"ts":' .. jstr(ts) ..
+         ',"message":' .. jstr(message) .. ',"seq":' .. seq .. '}'
+end
 local function emit(id, etype, status, message, ts, stage)
   local b = P .. 'build:' .. id
   local f = redis.call('HMGET', b, 'service', 'ref', 'sha')
   local seq = redis.call('HINCRBY', b, 'seq', 1)
-  local ev = '{"v":1,"type":' .. jstr(etype) .. ',"build_id":' .. jstr(id) ..
-             ',"service":' .. jstr(f[1]) .. ',"ref":' .. jstr(f[2]) .. ',"sha":' .. jstr(f[3]) ..
-             ',"stage":' .. jstr(stage) .. ',"status":' .. jstr(status) .. ',"ts":' .. jstr(ts) ..
-             ',"message":' .. jstr(message) .. ',"seq":' .. seq .. '}'
-  store_event(b, seq, ev, f[1] or '')
+  store_event(b, seq, event_json(id, etype, status, message, ts, stage, f[1], f[2], f[3], seq),
+              f[1] or '')
+end
+-- Events made by the caller (see emit_prefix), numbered on from seq, the record's seq field as
+-- the caller read it; returns the last number, for the caller to write back with its HSET.
+local function store_prefixed(b, svc, seq, prefix, prefix2)
+  for _, p in ipairs({prefix, prefix2}) do
+    if p ~= '' then
+      seq = seq + 1
+      store_event(b, seq, p .. ',"seq":' .. seq .. '}', svc)
+    end
+  end
+  return seq
 end
 -- Events made by the caller: their JSON without seq and the closing brace; '' is skipped.
 -- One HINCRBY numbers them all.
@@ -183,24 +230,44 @@ local function claim_builds(worker, now, lease_ms, max, ts, max_attempts, fetch_
       -- The waiting lists hold queued builds only: every path that pushes sets status queued
       -- first, and cancel removes what it ends.
       for _, id in ipairs(ids) do
+        -- Two calls per build: the record is read whole (the worker gets it) and updated once;
+        -- the lease counter and the event number are worked out here rather than by HINCRBY.
         local b = P .. 'build:' .. id
-        local lease = redis.call('HINCRBY', b, 'lease', 1)
+        local rec = redis.call('HGETALL', b)
+        local t = {}
+        for i = 1, #rec, 2 do t[rec[i]] = rec[i + 1] end
+        local lease = tostring(tonumber(t.lease or '0') + 1)
+        local set = {'status', 'running', 'worker', worker, 'claimed_at', tostring(now),
+                     'lease', lease}
         -- The job's first stage starts with the claim (one round trip less per job) when the
         -- enqueuer named it: stage.started is stored and published here.
-        local first = redis.call('HMGET', b, 'first_stage', 'first_message')
-        if first[1] then
+        local first, seq = t.first_stage, nil
+        if first then
           if not started_us then
-            local t = redis.call('TIME')
-            started_us = t[1] .. string.format('%06d', tonumber(t[2]))
+            local tm = redis.call('TIME')
+            started_us = tm[1] .. string.format('%06d', tonumber(tm[2]))
           end
-          redis.call('HSET', b, 'status', 'running', 'worker', worker, 'claimed_at', now,
-                     'stage', first[1], 'started_at', now, 'started_us', started_us,
-                     'stage.' .. first[1] .. '.started_at', now)
-          emit(id, 'stage.started', 'running', first[2] or '', ts, first[1])
-        else
-          redis.call('HSET', b, 'status', 'running', 'worker', worker, 'claimed_at', now)
+          seq = tonumber(t.seq or '0') + 1
+          for _, v in ipairs({'stage', first, 'started_at', tostring(now), 'started_us', started_us,
+                              'stage.' .. first .. '.started_at', tostring(now),
+                              'seq', tostring(seq)}) do
+            set[#set + 1] = v
+          end
         end
-        out[#out + 1] = {id, lease, redis.call('HGETALL', b), first[1] and 1 or 0}
+        redis.call('HSET', b, unpack(set))
+        if first then
+          store_event(b, seq, event_json(id, 'stage.started', 'running', t.first_message or '',
+                                         ts, first, t.service, t.ref, t.sha, seq),
+                      t.service or '')
+        end
+        -- The worker gets the record as it is now: HGETALL's fields with the new values.
+        local at = {}
+        for i = 1, #rec, 2 do at[rec[i]] = i + 1 end
+        for i = 1, #set, 2 do
+          if at[set[i]] then rec[at[set[i]]] = set[i + 1]
+          else rec[#rec + 1] = set[i]; rec[#rec + 1] = set[i + 1] end
+        end
+        out[#out + 1] = {id, lease, rec, first and 1 or 0}
         leases[#leases + 1] = now + lease_ms
         leases[#leases + 1] = id
       end
@@ -256,10 +323,16 @@ return {1, id, number, superseded}
 )lua");
 
 // KEYS: ready ring
-// ARGV: worker, now ms, lease ms, max builds, ts, max attempts
+// ARGV: worker, now ms, lease ms, max builds, ts, max attempts; now and ts '': Redis' clock
 const lua_script claim_script = make_script(R"lua(
-return claim_builds(ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5],
-                    tonumber(ARGV[6]), false)
+local now, ts = tonumber(ARGV[2]), ARGV[5]
+if ARGV[2] == '' then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  ts = iso_time(now)
+end
+return claim_builds(ARGV[1], now, tonumber(ARGV[3]), tonumber(ARGV[4]), ts, tonumber(ARGV[6]),
+                    false)
 )lua");
 
 // KEYS: leases
@@ -288,53 +361,84 @@ if #ARGV >= 6 then redis.call('HSET', KEYS[1], unpack(ARGV, 5)) end
 return emit_prefix(ARGV[1], ARGV[2], ARGV[4])
 )lua");
 
-// KEYS: build
-// ARGV: build id, lease, outcome, now ms, ts, stage event prefix or '', final event prefix,
-//       error, retry due ms, next max, worker, lease ms, max attempts, field/value pairs...
-// Returns {1 or 0 (lease lost: nothing written), up to `next max` newly claimed builds}: the
-// worker takes its next build in the same round trip.
+// KEYS: the builds' records, one per build in ARGV
+// ARGV: now ms, ts, next max, worker, lease ms, max attempts, then per build: build id, lease,
+//       outcome, stage event prefix or '', final event prefix, error, retry due ms, the number n
+//       of field/value values that follow, and those n values.
+// Returns {{1 or 0 per build (0: the lease was lost, nothing was written for it)}, up to
+// `next max` newly claimed builds}: a worker ends every build that finished while its previous
+// finish was in flight, and takes their successors, in one round trip.
 const lua_script finish_script = make_script(R"lua(
-local id, lease, outcome, now, ts = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local b = KEYS[1]
-local f = redis.call('HMGET', b, 'lease', 'status', 'service', 'attempts', 'ref', 'cancel')
-local function next_builds()
-  local n = tonumber(ARGV[10])
-  if n == 0 then return {} end
-  return claim_builds(ARGV[11], tonumber(now), tonumber(ARGV[12]), n, ts, tonumber(ARGV[13]),
-                      true)
+local now, ts = ARGV[1], ARGV[2]
+local held = {}
+-- What every build gives up, done once per batch: leases, service slots, outcome counts.
+local leases_done, slots, svc_order, counts, outcome_order = {}, {}, {}, {}, {}
+local i = 7
+for k = 1, #KEYS do
+  local b = KEYS[k]
+  local id, lease, outcome = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local stage_prefix, final_prefix, err, retry_at = ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6]
+  local from, to = i + 8, i + 7 + tonumber(ARGV[i + 7])
+  i = to + 1
+  local f = redis.call('HMGET', b, 'lease', 'status', 'service', 'attempts', 'ref', 'cancel', 'seq')
+  if f[1] ~= lease or f[2] ~= 'running' then
+    held[k] = 0
+  else
+    held[k] = 1
+    local svc = f[3]
+    local attempts = tonumber(f[4] or '0') + 1
+    if f[6] then redis.call('HDEL', b, 'cancel') end
+    leases_done[#leases_done + 1] = id
+    if not slots[svc] then slots[svc] = {}; svc_order[#svc_order + 1] = svc end
+    slots[svc][#slots[svc] + 1] = id
+    if outcome == 'retry' then
+      redis.call('HSET', b, 'worker', '', 'status', 'retrying', 'attempts', attempts, 'error', err,
+                 'retry_at', retry_at, unpack(ARGV, from, to))
+      redis.call('ZADD', P .. 'delayed', retry_at, id)
+      count('retried')
+      emit_prefix(id, svc, stage_prefix, final_prefix)
+    elseif outcome == 'dead_letter' then
+      redis.call('HSET', b, 'worker', '', unpack(ARGV, from, to))
+      emit_prefix(id, svc, stage_prefix)
+      dead_letter(id, b, svc, err, attempts, now, ts, final_prefix)
+    elseif f[6] and outcome == 'succeeded' then
+      -- Cancelled or superseded while its last stage ran, before the worker's next heartbeat
+      -- told it: the request wins, so that a newer push is the only build of its ref that
+      -- succeeds.
+      redis.call('HSET', b, 'worker', '', 'status', f[6], 'finished_at', now,
+                 'error', 'build ' .. f[6] .. ' while it ran', unpack(ARGV, from, to))
+      end_live_of(id, svc, f[5])
+      count(f[6])
+      emit_prefix(id, svc, stage_prefix)
+      emit(id, 'build.' .. f[6], f[6], 'build ' .. f[6] .. ' (requested while its last stage ran)',
+           ts)
+    else
+      -- The common path: one HMGET, one HSET (the event numbers included), the events.
+      local seq = store_prefixed(b, svc, tonumber(f[7] or '0'), stage_prefix, final_prefix)
+      redis.call('HSET', b, 'worker', '', 'status', outcome, 'finished_at', now, 'error', err,
+                 'seq', seq, unpack(ARGV, from, to))
+      end_live_of(id, svc, f[5])
+      if not counts[outcome] then counts[outcome] = 0; outcome_order[#outcome_order + 1] = outcome end
+      counts[outcome] = counts[outcome] + 1
+    end
+  end
 end
-if f[1] ~= lease or f[2] ~= 'running' then return {0, next_builds()} end
-local svc, err = f[3], ARGV[8]
-local attempts = tonumber(f[4] or '0') + 1
-if f[6] then redis.call('HDEL', b, 'cancel') end
-release_slot(id, svc)
-if outcome == 'retry' then
-  redis.call('HSET', b, 'worker', '', 'status', 'retrying', 'attempts', attempts, 'error', err,
-             'retry_at', ARGV[9], unpack(ARGV, 14))
-  redis.call('ZADD', P .. 'delayed', ARGV[9], id)
-  count('retried')
-  emit_prefix(id, svc, ARGV[6], ARGV[7])
-elseif outcome == 'dead_letter' then
-  redis.call('HSET', b, 'worker', '', unpack(ARGV, 14))
-  emit_prefix(id, svc, ARGV[6])
-  dead_letter(id, b, svc, err, attempts, now, ts, ARGV[7])
-elseif f[6] and outcome == 'succeeded' then
-  -- Cancelled or superseded while its last stage ran, before the worker's next heartbeat told
-  -- it: the request wins, so that a newer push is the only build of its ref that succeeds.
-  redis.call('HSET', b, 'worker', '', 'status', f[6], 'finished_at', now,
-             'error', 'build ' .. f[6] .. ' while it ran', unpack(ARGV, 14))
-  end_live_of(id, svc, f[5])
-  count(f[6])
-  emit_prefix(id, svc, ARGV[6])
-  emit(id, 'build.' .. f[6], f[6], 'build ' .. f[6] .. ' (requested while its last stage ran)', ts)
-else
-  redis.call('HSET', b, 'worker', '', 'status', outcome, 'finished_at', now, 'error', err,
-             unpack(ARGV, 14))
-  end_live_of(id, svc, f[5])
-  count(outcome)
-  emit_prefix(id, svc, ARGV[6], ARGV[7])
+-- The builds give up their leases and service slots (release_slot, once per batch).
+if #leases_done > 0 then redis.call('ZREM', P .. 'leases', unpack(leases_done)) end
+for _, svc in ipairs(svc_order) do
+  redis.call('SREM', P .. 'svc:' .. svc .. ':active', unpack(slots[svc]))
+  if redis.call('LLEN', P .. 'svc:' .. svc .. ':waiting') > 0 then mark_ready(svc) end
 end
-return {1, next_builds()}
+for _, outcome in ipairs(outcome_order) do
+  redis.call('HINCRBY', P .. 'stats:outcomes', outcome, counts[outcome])
+end
+local n = tonumber(ARGV[3])
+local next_builds = {}
+if n > 0 then
+  next_builds = claim_builds(ARGV[4], tonumber(now), tonumber(ARGV[5]), n, ts, tonumber(ARGV[6]),
+                             true)
+end
+return {held, next_builds}
 )lua");
 
 // KEYS: build
@@ -476,17 +580,29 @@ std::vector<claimed_job> decode_claims(const redis_value& reply) {
   return jobs;
 }
 
+namespace {
+
+// A claim's arguments; without `now`, the claim script reads Redis' clock (for a claim that
+// runs later than it is sent).
+std::vector<std::string> claim_args(const std::string& worker, unsigned max,
+                                    std::chrono::milliseconds lease_for, unsigned max_attempts,
+                                    std::optional<std::chrono::system_clock::time_point> now) {
+  return {worker,
+          now ? std::to_string(unix_millis(*now)) : "",
+          std::to_string(lease_for.count()),
+          std::to_string(max),
+          now ? format_timestamp(*now) : "",
+          std::to_string(max_attempts)};
+}
+
+}  // namespace
+
 asio::awaitable<std::pair<boost::system::error_code, std::vector<claimed_job>>> job_queue::claim(
     const std::string& worker, unsigned max, std::chrono::milliseconds lease_for,
     unsigned max_attempts) {
-  auto now = std::chrono::system_clock::now();
   std::vector<std::string> k{keys::ready()};
-  std::vector<std::string> a{worker,
-                             std::to_string(unix_millis(now)),
-                             std::to_string(lease_for.count()),
-                             std::to_string(max),
-                             format_timestamp(now),
-                             std::to_string(max_attempts)};
+  std::vector<std::string> a =
+      claim_args(worker, max, lease_for, max_attempts, std::chrono::system_clock::now());
   auto r = co_await redis_.eval(claim_script, k, a, timeout_);
   if (!r) {
     co_return std::pair{r.ec, std::vector<claimed_job>{}};
@@ -494,12 +610,22 @@ asio::awaitable<std::pair<boost::system::error_code, std::vector<claimed_job>>> 
   co_return std::pair{boost::system::error_code{}, decode_claims(r.value)};
 }
 
-asio::awaitable<boost::system::error_code> job_queue::wait_for_work(
-    std::chrono::milliseconds at_most) {
-  // BLPOP's timeout is in seconds (fractions allowed since Redis 6).
+asio::awaitable<std::pair<boost::system::error_code, std::vector<claimed_job>>>
+job_queue::wait_and_claim(const std::string& worker, unsigned max,
+                          std::chrono::milliseconds lease_for, unsigned max_attempts,
+                          std::chrono::milliseconds at_most) {
+  // BLPOP's timeout is in seconds (fractions allowed since Redis 6). The claim runs up to
+  // at_most after it is sent: it reads Redis' clock rather than carrying this one's.
   const std::string seconds = std::to_string(static_cast<double>(at_most.count()) / 1000.0);
-  auto r = co_await redis_.command(redis_args("BLPOP", keys::wake(), seconds), at_most + timeout_);
-  co_return r.ec;
+  std::vector<std::string> k{keys::ready()};
+  std::vector<std::string> a = claim_args(worker, max, lease_for, max_attempts, std::nullopt);
+  auto [woken, claimed] = co_await redis_.command_then_eval(
+      redis_args("BLPOP", keys::wake(), seconds), at_most + timeout_, claim_script, k, a,
+      timeout_);
+  if (!claimed) {
+    co_return std::pair{claimed.ec, std::vector<claimed_job>{}};
+  }
+  co_return std::pair{boost::system::error_code{}, decode_claims(claimed.value)};
 }
 
 asio::awaitable<std::pair<boost::system::error_code, std::vector<lease_notice>>>
@@ -543,36 +669,112 @@ void job_queue::record_detached(const build_event& event) {
                         event.build_id, event.service, "", event_json_prefix(event)});
 }
 
+// A finish waiting for its round trip. It lives in the frame of the finish() call that waits
+// for it; the flusher fills in the answer and wakes it.
+struct pending_finish {
+  const claimed_job* job;
+  const job_result* result;
+  const next_claim* next;
+  asio::steady_timer* wake;
+  bool done = false;
+  boost::system::error_code ec;
+  finish_outcome out;
+};
+
+struct job_queue::finish_batcher {
+  // Two round trips in flight: Redis works on one batch while the worker reads the other's
+  // answer and gathers the next.
+  static constexpr int max_flushing = 2;
+  std::vector<pending_finish*> pending;
+  int flushing = 0;
+};
+
 asio::awaitable<std::pair<boost::system::error_code, finish_outcome>> job_queue::finish(
     const claimed_job& job, const job_result& result, const next_claim& next) {
-  auto now = std::chrono::system_clock::now();
-  std::vector<std::string> k{keys::build(job.build_id)};
-  std::vector<std::string> a{job.build_id,
-                             job.lease,
-                             std::string(to_string(result.outcome)),
-                             std::to_string(unix_millis(now)),
-                             format_timestamp(now),
-                             result.stage_event ? event_json_prefix(*result.stage_event) : "",
-                             event_json_prefix(result.final_event),
-                             result.error,
-                             std::to_string(unix_millis(result.retry_at)),
-                             std::to_string(next.max),
-                             next.worker,
-                             std::to_string(next.lease_for.count()),
-                             std::to_string(next.max_attempts)};
-  append_fields(a, result.fields);
-  auto r = co_await redis_.eval(finish_script, k, a, timeout_);
-  finish_outcome out;
-  if (!r) {
-    co_return std::pair{r.ec, std::move(out)};
+  if (!finishes_) {
+    finishes_ = std::make_shared<finish_batcher>();
   }
-  const auto& e = r.value.elements;
-  if (r.value.type != redis_value::kind::array || e.size() != 2) {
-    co_return std::pair{make_error_code(redis_errc::server_error), std::move(out)};
+  asio::steady_timer wake(co_await asio::this_coro::executor,
+                          std::chrono::steady_clock::time_point::max());
+  pending_finish me{&job, &result, &next, &wake, false, {}, {}};
+  finishes_->pending.push_back(&me);
+  if (finishes_->flushing < finish_batcher::max_flushing) {
+    ++finishes_->flushing;
+    asio::co_spawn(wake.get_executor(), flush_finishes(finishes_), asio::detached);
   }
-  out.held = e[0].integer == 1;
-  out.next = decode_claims(e[1]);
-  co_return std::pair{boost::system::error_code{}, std::move(out)};
+  while (!me.done) {
+    co_await wake.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+  co_return std::pair{me.ec, std::move(me.out)};
+}
+
+// Sends what is pending, a batch per round trip, until nothing is. Builds whose next_claim
+// differs from the first one's (another worker name or lease) wait for a later batch.
+asio::awaitable<void> job_queue::flush_finishes(std::shared_ptr<finish_batcher> batcher) {
+  while (!batcher->pending.empty()) {
+    std::vector<pending_finish*> batch;
+    std::vector<pending_finish*> later;
+    const next_claim& first = *batcher->pending.front()->next;
+    for (pending_finish* p : batcher->pending) {
+      const bool same = p->next->worker == first.worker && p->next->lease_for == first.lease_for &&
+                        p->next->max_attempts == first.max_attempts;
+      (same && batch.size() < max_finish_batch ? batch : later).push_back(p);
+    }
+    batcher->pending = std::move(later);
+
+    auto now = std::chrono::system_clock::now();
+    unsigned want = 0;
+    std::vector<std::string> k;
+    std::vector<std::string> a{std::to_string(unix_millis(now)), format_timestamp(now), "",
+                               first.worker, std::to_string(first.lease_for.count()),
+                               std::to_string(first.max_attempts)};
+    for (pending_finish* p : batch) {
+      const job_result& r = *p->result;
+      want += p->next->max;
+      k.push_back(keys::build(p->job->build_id));
+      a.push_back(p->job->build_id);
+      a.push_back(p->job->lease);
+      a.emplace_back(to_string(r.outcome));
+      a.push_back(r.stage_event ? event_json_prefix(*r.stage_event) : "");
+      a.push_back(event_json_prefix(r.final_event));
+      a.push_back(r.error);
+      a.push_back(std::to_string(unix_millis(r.retry_at)));
+      a.push_back(std::to_string(2 * r.fields.size()));
+      append_fields(a, r.fields);
+    }
+    a[2] = std::to_string(want);
+    redis_result r;
+    try {
+      r = co_await redis_.eval(finish_script, k, a, timeout_);
+    } catch (const std::exception&) {  // out of memory: no waiter may be left hanging
+      r.ec = make_error_code(redis_errc::server_error);
+    }
+    boost::system::error_code ec = r.ec;
+    const auto& e = r.value.elements;
+    if (!ec && (r.value.type != redis_value::kind::array || e.size() != 2 ||
+                e[0].elements.size() != batch.size())) {
+      ec = make_error_code(redis_errc::server_error);
+    }
+    std::vector<claimed_job> claimed;
+    if (!ec) {
+      claimed = decode_claims(e[1]);
+    }
+    // The claims go to the builds that asked for a successor, in order.
+    std::size_t next_claimed = 0;
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      pending_finish& p = *batch[i];
+      p.ec = ec;
+      if (!ec) {
+        p.out.held = e[0].elements[i].integer == 1;
+        for (unsigned n = 0; n < p.next->max && next_claimed < claimed.size(); ++n) {
+          p.out.next.push_back(std::move(claimed[next_claimed++]));
+        }
+      }
+      p.done = true;
+      p.wake->cancel();
+    }
+  }
+  --batcher->flushing;
 }
 
 asio::awaitable<std::pair<boost::system::error_code, bool>> job_queue::release(

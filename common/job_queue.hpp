@@ -14,6 +14,7 @@
 // could not be decoded is also in the dead-letter stream).
 
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -113,9 +114,13 @@ class job_queue {
       const std::string& worker, unsigned max, std::chrono::milliseconds lease_for,
       unsigned max_attempts);
 
-  // Blocks (BLPOP on the wake list) until work may be available or `at_most` passed. Use a
-  // connection of its own: the block holds it.
-  boost::asio::awaitable<boost::system::error_code> wait_for_work(std::chrono::milliseconds at_most);
+  // Blocks (BLPOP on the wake list) until work may be available or `at_most` passed, then
+  // claims as claim() does. The claim is pipelined behind the BLPOP: Redis runs it the moment
+  // the wake-up arrives, so a build queued for an idle worker is claimed without a round trip
+  // to the worker in between. Use a connection of its own: the block holds it.
+  boost::asio::awaitable<std::pair<boost::system::error_code, std::vector<claimed_job>>>
+  wait_and_claim(const std::string& worker, unsigned max, std::chrono::milliseconds lease_for,
+                 unsigned max_attempts, std::chrono::milliseconds at_most);
 
   boost::asio::awaitable<std::pair<boost::system::error_code, std::vector<lease_notice>>>
   heartbeat(const std::vector<held_lease>& held, std::chrono::milliseconds lease_for);
@@ -131,8 +136,12 @@ class job_queue {
 
   // Ends a claimed build (or schedules its retry) and claims up to next.max builds. Not held
   // when the lease was lost meanwhile: another worker owns the build and nothing was written.
+  // Finishes that arrive while one is in flight go together in the next round trip (one
+  // script for up to max_finish_batch builds), each with its own answer: a busy worker spends
+  // a fraction of a round trip per build. Call from the executor of the queue's connection.
   boost::asio::awaitable<std::pair<boost::system::error_code, finish_outcome>> finish(
       const claimed_job& job, const job_result& result, const next_claim& next);
+  static constexpr std::size_t max_finish_batch = 64;
 
   // Hands a claimed build back to the front of its service's queue (graceful shutdown): it
   // runs again at once elsewhere, without counting as an attempt.
@@ -161,8 +170,12 @@ class job_queue {
       const std::string& build_id);
 
  private:
+  struct finish_batcher;
+  boost::asio::awaitable<void> flush_finishes(std::shared_ptr<finish_batcher> batcher);
+
   redis_client& redis_;
   std::chrono::milliseconds timeout_;
+  std::shared_ptr<finish_batcher> finishes_;
 };
 
 // Decodes a claim script reply; exposed for tests.

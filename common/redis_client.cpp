@@ -280,27 +280,42 @@ struct redis_client::state : std::enable_shared_from_this<redis_client::state> {
     delete call;
   }
 
-  // Sends a RESP-formatted command without waiting for `ready` (used for the connection's own
-  // SELECT).
-  asio::awaitable<redis_result> send(const std::string& command,
-                                     std::chrono::milliseconds timeout) {
+  // Queues a RESP-formatted command on the connection; null when there is none.
+  std::shared_ptr<pending_call> queue(const std::string& command) {
     if (ctx == nullptr) {
-      co_return redis_result{redis_errc::not_connected, {}};
+      return nullptr;
     }
     auto call = std::make_shared<pending_call>(executor);
     auto* holder = new std::shared_ptr<pending_call>(call);
     if (redisAsyncFormattedCommand(ctx, &state::on_reply, holder, command.data(),
                                    command.size()) != REDIS_OK) {
       delete holder;
+      return nullptr;
+    }
+    return call;
+  }
+
+  static asio::awaitable<redis_result> reply(std::shared_ptr<pending_call> call,
+                                             std::chrono::milliseconds timeout) {
+    if (!call) {
       co_return redis_result{redis_errc::not_connected, {}};
     }
-    call->wake.expires_after(timeout);
-    boost::system::error_code ec;
-    co_await call->wake.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (!call->result) {
+      call->wake.expires_after(timeout);
+      boost::system::error_code ec;
+      co_await call->wake.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
     if (call->result) {
       co_return std::move(*call->result);
     }
     co_return redis_result{redis_errc::timeout, {}};
+  }
+
+  // Sends a RESP-formatted command without waiting for `ready` (used for the connection's own
+  // SELECT).
+  asio::awaitable<redis_result> send(const std::string& command,
+                                     std::chrono::milliseconds timeout) {
+    co_return co_await reply(queue(command), timeout);
   }
 
   void drop_connection() {
@@ -423,6 +438,26 @@ asio::awaitable<redis_result> redis_client::eval(const lua_script& script,
     r = co_await s->send(formatted, timeout);
   }
   co_return r;
+}
+
+asio::awaitable<std::pair<redis_result, redis_result>> redis_client::command_then_eval(
+    std::vector<std::string> first, std::chrono::milliseconds first_timeout,
+    const lua_script& script, const std::vector<std::string>& keys,
+    const std::vector<std::string>& args, std::chrono::milliseconds timeout) {
+  auto s = state_;
+  if (!s->ready) {
+    co_return std::pair{redis_result{redis_errc::not_connected, {}},
+                        redis_result{redis_errc::not_connected, {}}};
+  }
+  auto first_call = s->queue(format_command(first));
+  auto script_call = first_call ? s->queue(format_eval("EVALSHA", script.sha1, keys, args))
+                                : nullptr;
+  redis_result r1 = co_await state::reply(first_call, first_timeout);
+  redis_result r2 = co_await state::reply(script_call, timeout);
+  if (r2.ec == redis_errc::server_error && r2.value.str.starts_with("NOSCRIPT")) {
+    r2 = co_await eval(script, keys, args, timeout);  // loads it
+  }
+  co_return std::pair{std::move(r1), std::move(r2)};
 }
 
 }  // namespace kiwi

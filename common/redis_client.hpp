@@ -73,6 +73,15 @@ class redis_client {
                                             const std::vector<std::string>& args,
                                             std::chrono::milliseconds timeout);
 
+  // Sends `first` and, right behind it on the connection, the script; Redis runs the script as
+  // soon as `first` completes (a blocking command included) without waiting for this process
+  // to read the first reply and answer: one round trip for both. first_timeout bounds the
+  // first reply, timeout the script's after it.
+  boost::asio::awaitable<std::pair<redis_result, redis_result>> command_then_eval(
+      std::vector<std::string> first, std::chrono::milliseconds first_timeout,
+      const lua_script& script, const std::vector<std::string>& keys,
+      const std::vector<std::string>& args, std::chrono::milliseconds timeout);
+
  private:
   struct state;
   std::shared_ptr<state> state_;  // shared with in-flight hiredis callbacks and waits

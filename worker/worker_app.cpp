@@ -132,10 +132,14 @@ struct consumer {
         continue;
       }
       if (jobs.empty()) {
-        if (auto wait_ec = co_await reader_queue.wait_for_work(idle_wait); wait_ec && !stopping) {
+        // Nothing to claim: block until an enqueue wakes this worker, which claims at once.
+        auto [wait_ec, woken_jobs] = co_await reader_queue.wait_and_claim(
+            name, static_cast<unsigned>(free), config.queue.visibility_timeout,
+            config.queue.max_attempts, idle_wait);
+        if (wait_ec && !stopping) {
           co_await wait_for_slot(std::chrono::milliseconds(500));  // Redis down: no busy loop
         }
-        continue;
+        jobs = std::move(woken_jobs);
       }
       for (auto& job : jobs) {
         start(std::move(job));

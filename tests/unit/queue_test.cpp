@@ -4,11 +4,14 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/as_tuple.hpp>
+#include <nlohmann/json.hpp>
 
 #include "common/build_id.hpp"
 #include "common/job_queue.hpp"
@@ -314,4 +317,149 @@ TEST_CASE("a dead letter can be requeued once, with its attempts reset") {
   CHECK(f.run(f.queue.requeue_dead(entry, why)).second.empty());  // once
   auto again = f.claim(1);
   REQUIRE(ids(again) == std::vector<std::string>{id});
+}
+
+TEST_CASE("finishes that arrive together share one round trip, each with its own answer") {
+  queue_fixture f;
+  std::vector<std::string> queued;
+  for (int i = 0; i < 10; ++i) {
+    queued.push_back(f.enqueue("a", "refs/heads/b" + std::to_string(i), 20, false));
+  }
+  auto jobs = f.claim(8);
+  REQUIRE(jobs.size() == 8);
+  // The first two finishes go out at once (two scripts in flight); the six that arrive while
+  // they are in flight share the third. Among those: one whose lease is gone, which must
+  // write nothing, and one that fails.
+  jobs[3].lease = "999";
+  std::vector<kiwi::job_outcome> outcomes(8, kiwi::job_outcome::succeeded);
+  outcomes[4] = kiwi::job_outcome::failed;
+  auto evalsha_calls = [&] {
+    auto info = f.command(kiwi::redis_args("INFO", "commandstats")).str;
+    auto at = info.find("cmdstat_evalsha:calls=");
+    return at == std::string::npos ? 0L : std::stol(info.substr(at + 22));
+  };
+  const long scripts_before = evalsha_calls();
+
+  std::vector<kiwi::job_result> results(8);
+  std::vector<std::optional<kiwi::finish_outcome>> answers(8);
+  const kiwi::next_claim next{"w1", 1, 60s, 3};
+  for (std::size_t i = 0; i < 8; ++i) {
+    results[i].outcome = outcomes[i];
+    results[i].final_event.build_id = jobs[i].build_id;
+    results[i].final_event.service = "a";
+    results[i].fields = {{"note", "n" + std::to_string(i)}};
+    asio::co_spawn(f.io, f.queue.finish(jobs[i], results[i], next),
+                   [&answers, i](std::exception_ptr, auto r) {
+                     REQUIRE(!r.first);
+                     answers[i] = std::move(r.second);
+                   });
+  }
+  auto all_answered = [&] {
+    return std::all_of(answers.begin(), answers.end(), [](const auto& a) { return a.has_value(); });
+  };
+  for (int i = 0; i < 300 && !all_answered(); ++i) {
+    f.io.run_for(10ms);
+  }
+  REQUIRE(all_answered());
+  CHECK(evalsha_calls() - scripts_before == 3);  // 8 builds ended in 3 round trips
+
+  for (std::size_t i = 0; i < 8; ++i) {
+    CAPTURE(i);
+    CHECK(answers[i]->held == (i != 3));
+    CHECK(f.field(jobs[i].build_id, "status") ==
+          (i == 3 ? "running" : i == 4 ? "failed" : "succeeded"));
+    CHECK(f.field(jobs[i].build_id, "note") == (i == 3 ? "" : "n" + std::to_string(i)));
+  }
+  // The two builds still queued go, in order, to the first finishes that asked for a successor:
+  // the two that went out first.
+  std::vector<std::string> handed;
+  for (const auto& a : answers) {
+    CHECK(a->next.size() <= 1);
+    for (const auto& n : a->next) {
+      handed.push_back(n.build_id);
+      CHECK(n.field_or("status") == "running");
+      CHECK(n.field_or("worker") == "w1");
+    }
+  }
+  CHECK(handed == std::vector<std::string>{queued[8], queued[9]});
+  CHECK(answers[0]->next.size() == 1);
+  CHECK(answers[1]->next.size() == 1);
+  // Counted once per outcome; the event numbers carry on from the record's seq.
+  CHECK(f.command(kiwi::redis_args("HGET", kiwi::keys::job_outcomes(), "succeeded")).str == "6");
+  CHECK(f.command(kiwi::redis_args("HGET", kiwi::keys::job_outcomes(), "failed")).str == "1");
+  CHECK(f.field(jobs[0].build_id, "seq") == "2");
+  auto events = f.command(
+      kiwi::redis_args("XRANGE", kiwi::keys::build_events(jobs[0].build_id), "-", "+"));
+  REQUIRE(events.elements.size() == 2);
+  CHECK(events.elements[1].elements[1].elements[1].str == "2");  // seq field of the entry
+  // The ended builds gave back their service slots: 3 run now (jobs[3] and the two next).
+  CHECK(f.command(kiwi::redis_args("SCARD", kiwi::keys::service_active("a"))).integer == 3);
+}
+
+TEST_CASE("an idle worker's claim runs right behind its wake-up, on Redis' clock") {
+  queue_fixture f;
+  kiwi::redis_client other{f.io.get_executor(), f.server.endpoint(), "enqueuer"};
+  other.start();
+  for (int i = 0; i < 300 && !other.connected(); ++i) {
+    f.io.run_for(10ms);
+  }
+  REQUIRE(other.connected());
+
+  const std::string worker = "w1";  // outlives the coroutines that take it by reference
+  // Nothing queued: the wait ends after at_most with nothing claimed and no error.
+  auto [idle_ec, idle] = f.run(f.queue.wait_and_claim(worker, 2, 60s, 3, 200ms));
+  CHECK(!idle_ec);
+  CHECK(idle.empty());
+
+  std::optional<std::vector<kiwi::claimed_job>> woken;
+  asio::co_spawn(f.io, f.queue.wait_and_claim(worker, 2, 60s, 3, 5s),
+                 [&woken](std::exception_ptr, auto r) {
+                   REQUIRE(!r.first);
+                   woken = std::move(r.second);
+                 });
+  f.io.run_for(50ms);  // the BLPOP is blocking now
+  REQUIRE(!woken);
+  // Another process enqueues a build whose first stage starts with its claim.
+  kiwi::job_queue enqueuer{other, 2s};
+  std::vector<std::pair<std::string, unsigned>> limits{{"a", 1}};
+  REQUIRE(!f.run(enqueuer.set_service_limits(limits)));
+  kiwi::enqueue_request r;
+  r.build_id = kiwi::new_build_id();
+  r.provider = "test";
+  r.delivery_id = r.build_id;
+  r.service = "a";
+  r.fields = {{"service", "a"}, {"kind", "noop"}, {"ref", "refs/heads/main"}, {"sha", "abc"},
+              {"first_stage", "noop"}, {"first_message", "no-op stage"}};
+  r.queued_event.build_id = r.build_id;
+  r.queued_event.service = "a";
+  r.queued_event.ref = "refs/heads/main";
+  r.queued_event.status = "queued";
+  const auto before = std::chrono::system_clock::now();
+  REQUIRE(!f.run(enqueuer.enqueue(r)).first);
+  for (int i = 0; i < 300 && !woken; ++i) {
+    f.io.run_for(10ms);
+  }
+  REQUIRE(woken);
+  REQUIRE(woken->size() == 1);
+  const kiwi::claimed_job& job = woken->front();
+  CHECK(job.build_id == r.build_id);
+  CHECK(job.stage_started);
+  CHECK(job.field_or("status") == "running");
+  CHECK(job.field_or("lease") == "1");
+  // The claim's time is Redis' clock when it ran, not when the worker sent it.
+  const long long claimed_at = std::stoll(job.field_or("claimed_at", "0"));
+  CHECK(claimed_at >= kiwi::unix_millis(before) - 1000);
+  CHECK(claimed_at <= kiwi::unix_millis(std::chrono::system_clock::now()) + 1000);
+  auto lease_until =
+      f.command(kiwi::redis_args("ZSCORE", kiwi::keys::leases(), r.build_id)).str;
+  CHECK(std::stoll(lease_until) == claimed_at + 60000);
+  // Its stage.started event carries that time, written as every other event's ts.
+  auto events = f.command(kiwi::redis_args("XRANGE", kiwi::keys::build_events(r.build_id), "-", "+"));
+  REQUIRE(events.elements.size() == 2);
+  auto started = nlohmann::json::parse(events.elements[1].elements[1].elements[3].str);
+  CHECK(started["type"] == "stage.started");
+  CHECK(started["seq"] == 2);
+  CHECK(started["ts"] == kiwi::format_timestamp(std::chrono::system_clock::time_point(
+                             std::chrono::milliseconds(claimed_at))));
+  other.stop();
 }
