@@ -136,7 +136,7 @@ class job_queue {
 
   // Ends a claimed build (or schedules its retry) and claims up to next.max builds. Not held
   // when the lease was lost meanwhile: another worker owns the build and nothing was written.
-  // Finishes that arrive while one is in flight go together in the next round trip (one
+  // Finishes that arrive while eight are in flight go together in the next round trip (one
   // script for up to max_finish_batch builds), each with its own answer: a busy worker spends
   // a fraction of a round trip per build. Call from the executor of the queue's connection.
   boost::asio::awaitable<std::pair<boost::system::error_code, finish_outcome>> finish(

@@ -321,18 +321,21 @@ TEST_CASE("a dead letter can be requeued once, with its attempts reset") {
 
 TEST_CASE("finishes that arrive together share one round trip, each with its own answer") {
   queue_fixture f;
+  constexpr std::size_t builds = 12;
   std::vector<std::string> queued;
-  for (int i = 0; i < 10; ++i) {
+  for (std::size_t i = 0; i < builds + 2; ++i) {
     queued.push_back(f.enqueue("a", "refs/heads/b" + std::to_string(i), 20, false));
   }
-  auto jobs = f.claim(8);
-  REQUIRE(jobs.size() == 8);
-  // The first two finishes go out at once (two scripts in flight); the six that arrive while
-  // they are in flight share the third. Among those: one whose lease is gone, which must
-  // write nothing, and one that fails.
-  jobs[3].lease = "999";
-  std::vector<kiwi::job_outcome> outcomes(8, kiwi::job_outcome::succeeded);
-  outcomes[4] = kiwi::job_outcome::failed;
+  auto jobs = f.claim(builds);
+  REQUIRE(jobs.size() == builds);
+  // The first eight finishes go out at once (eight scripts in flight); the four that arrive
+  // while they are in flight share the ninth. Among those four: one whose lease is gone, which
+  // must write nothing, and one that fails.
+  constexpr std::size_t stale = 9;
+  constexpr std::size_t failing = 10;
+  jobs[stale].lease = "999";
+  std::vector<kiwi::job_outcome> outcomes(builds, kiwi::job_outcome::succeeded);
+  outcomes[failing] = kiwi::job_outcome::failed;
   auto evalsha_calls = [&] {
     auto info = f.command(kiwi::redis_args("INFO", "commandstats")).str;
     auto at = info.find("cmdstat_evalsha:calls=");
@@ -340,10 +343,10 @@ TEST_CASE("finishes that arrive together share one round trip, each with its own
   };
   const long scripts_before = evalsha_calls();
 
-  std::vector<kiwi::job_result> results(8);
-  std::vector<std::optional<kiwi::finish_outcome>> answers(8);
+  std::vector<kiwi::job_result> results(builds);
+  std::vector<std::optional<kiwi::finish_outcome>> answers(builds);
   const kiwi::next_claim next{"w1", 1, 60s, 3};
-  for (std::size_t i = 0; i < 8; ++i) {
+  for (std::size_t i = 0; i < builds; ++i) {
     results[i].outcome = outcomes[i];
     results[i].final_event.build_id = jobs[i].build_id;
     results[i].final_event.service = "a";
@@ -361,17 +364,16 @@ TEST_CASE("finishes that arrive together share one round trip, each with its own
     f.io.run_for(10ms);
   }
   REQUIRE(all_answered());
-  CHECK(evalsha_calls() - scripts_before == 3);  // 8 builds ended in 3 round trips
+  CHECK(evalsha_calls() - scripts_before == 9);  // 12 builds ended in 9 round trips
 
-  for (std::size_t i = 0; i < 8; ++i) {
+  for (std::size_t i = 0; i < builds; ++i) {
     CAPTURE(i);
-    CHECK(answers[i]->held == (i != 3));
+    CHECK(answers[i]->held == (i != stale));
     CHECK(f.field(jobs[i].build_id, "status") ==
-          (i == 3 ? "running" : i == 4 ? "failed" : "succeeded"));
-    CHECK(f.field(jobs[i].build_id, "note") == (i == 3 ? "" : "n" + std::to_string(i)));
+          (i == stale ? "running" : i == failing ? "failed" : "succeeded"));
+    CHECK(f.field(jobs[i].build_id, "note") == (i == stale ? "" : "n" + std::to_string(i)));
   }
-  // The two builds still queued go, in order, to the first finishes that asked for a successor:
-  // the two that went out first.
+  // The two builds still queued go, in order, to the first finishes that asked for a successor.
   std::vector<std::string> handed;
   for (const auto& a : answers) {
     CHECK(a->next.size() <= 1);
@@ -381,18 +383,18 @@ TEST_CASE("finishes that arrive together share one round trip, each with its own
       CHECK(n.field_or("worker") == "w1");
     }
   }
-  CHECK(handed == std::vector<std::string>{queued[8], queued[9]});
+  CHECK(handed == std::vector<std::string>{queued[builds], queued[builds + 1]});
   CHECK(answers[0]->next.size() == 1);
   CHECK(answers[1]->next.size() == 1);
   // Counted once per outcome; the event numbers carry on from the record's seq.
-  CHECK(f.command(kiwi::redis_args("HGET", kiwi::keys::job_outcomes(), "succeeded")).str == "6");
+  CHECK(f.command(kiwi::redis_args("HGET", kiwi::keys::job_outcomes(), "succeeded")).str == "10");
   CHECK(f.command(kiwi::redis_args("HGET", kiwi::keys::job_outcomes(), "failed")).str == "1");
   CHECK(f.field(jobs[0].build_id, "seq") == "2");
   auto events = f.command(
       kiwi::redis_args("XRANGE", kiwi::keys::build_events(jobs[0].build_id), "-", "+"));
   REQUIRE(events.elements.size() == 2);
   CHECK(events.elements[1].elements[1].elements[1].str == "2");  // seq field of the entry
-  // The ended builds gave back their service slots: 3 run now (jobs[3] and the two next).
+  // The ended builds gave back their service slots: 3 run now (the stale one and the two next).
   CHECK(f.command(kiwi::redis_args("SCARD", kiwi::keys::service_active("a"))).integer == 3);
 }
 
