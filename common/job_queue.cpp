@@ -71,7 +71,7 @@ end
 -- Events made by the caller (see emit_prefix), numbered on from seq, the record's seq field as
 -- the caller read it; returns the last number, for the caller to write back with its HSET.
 local function store_prefixed(b, svc, seq, prefix, prefix2)
-  for _, p in ipairs({prefix, prefix2}) do
+  for _, p in ipairs({prefix, prefix2 or ''}) do
     if p ~= '' then
       seq = seq + 1
       store_event(b, seq, p .. ',"seq":' .. seq .. '}', svc)
@@ -82,17 +82,11 @@ end
 -- Events made by the caller: their JSON without seq and the closing brace; '' is skipped.
 -- One HINCRBY numbers them all.
 local function emit_prefix(id, svc, prefix, prefix2)
-  local b = P .. 'build:' .. id
-  local n = (prefix ~= '' and 1 or 0) + ((prefix2 and prefix2 ~= '') and 1 or 0)
+  prefix2 = prefix2 or ''
+  local n = (prefix ~= '' and 1 or 0) + (prefix2 ~= '' and 1 or 0)
   if n == 0 then return 0 end
-  local seq = redis.call('HINCRBY', b, 'seq', n) - n
-  for _, p in ipairs({prefix, prefix2 or ''}) do
-    if p ~= '' then
-      seq = seq + 1
-      store_event(b, seq, p .. ',"seq":' .. seq .. '}', svc)
-    end
-  end
-  return seq
+  local b = P .. 'build:' .. id
+  return store_prefixed(b, svc, redis.call('HINCRBY', b, 'seq', n) - n, prefix, prefix2)
 end
 local function count(outcome) redis.call('HINCRBY', P .. 'stats:outcomes', outcome, 1) end
 -- A token for an idle worker (they BLPOP the wake list). Pushed when a service enters the
