@@ -492,6 +492,8 @@ void append_fields(std::vector<std::string>& args, const field_list& fields) {
 
 }  // namespace
 
+std::string queue_script_prelude() { return prelude(); }
+
 std::string_view to_string(job_outcome o) {
   switch (o) {
     case job_outcome::succeeded: return "succeeded";

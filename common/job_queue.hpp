@@ -181,4 +181,7 @@ class job_queue {
 // Decodes a claim script reply; exposed for tests.
 std::vector<claimed_job> decode_claims(const redis_value& reply);
 
+// The Lua every queue script starts with (its helper functions); exposed for tests.
+std::string queue_script_prelude();
+
 }  // namespace kiwi

@@ -465,3 +465,20 @@ TEST_CASE("an idle worker's claim runs right behind its wake-up, on Redis' clock
                              std::chrono::milliseconds(claimed_at))));
   other.stop();
 }
+
+TEST_CASE("claims on Redis' clock write timestamps as format_timestamp does, leap days too") {
+  kiwi::test::redis_fixture f;
+  // The Lua helper the claim uses when it reads Redis' TIME, run on its own.
+  const kiwi::lua_script script(kiwi::queue_script_prelude() +
+                                "return iso_time(tonumber(ARGV[1]))");
+  const std::vector<std::string> no_keys;
+  for (long long ms : {0LL, 951782400000LL, 1709164800000LL, 1709251199999LL, 1735689599999LL,
+                       4102444800000LL, 1795952545209LL}) {
+    CAPTURE(ms);
+    const std::vector<std::string> args{std::to_string(ms)};
+    auto r = f.run(f.redis.eval(script, no_keys, args, 2s));
+    REQUIRE(!r.ec);
+    CHECK(r.value.str == kiwi::format_timestamp(std::chrono::system_clock::time_point(
+                             std::chrono::milliseconds(ms))));
+  }
+}
