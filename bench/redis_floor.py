@@ -14,7 +14,7 @@ latest push wins) require, and nothing more:
   leases: one ZADD and one ZREM per batch for all of its jobs.
 That is HGETALL + 2 HSET + SADD + 2 SREM + 3 XADD + 6 PUBLISH per job, in Lua scripts of BATCH
 jobs each (as Kiwi's finish batches are), eight scripts in flight so that Redis never waits
-for this client. The records (15 fields, as Kiwi's enqueue writes) are made before the clock
+for this client. The records (16 fields, as Kiwi's enqueue writes) are made before the clock
 starts. No fairness ring, no all-builds stream, no delivery guard, no event numbering: a queue
 with Kiwi's guarantees does at least this.
 
@@ -64,7 +64,7 @@ if #done > 0 then redis.call('ZREM', 'floor:{q}:leases', unpack(done)) end
 return #done
 """
 
-# A queued build's record, as Kiwi's enqueue writes it (15 fields).
+# A queued build's record, as Kiwi's enqueue writes it (16 fields with the id).
 RECORD = {"number": "1", "status": "queued", "queued_at": "1795952545209", "seq": "1",
           "attempts": "0", "lease": "0", "service": "bench", "kind": "noop", "trigger": "bench",
           "ref": "refs/heads/main", "sha": "", "noop_ms": "0", "first_stage": "noop",

@@ -102,10 +102,10 @@ local function mark_ready(svc)
     wake()
   end
 end
--- A running build gives up its lease and its service slot.
-local function release_slot(id, svc)
-  redis.call('ZREM', P .. 'leases', id)
-  redis.call('SREM', P .. 'svc:' .. svc .. ':active', id)
+-- Running builds of one service give up their leases and their service slots.
+local function release_slots(svc, ids)
+  redis.call('ZREM', P .. 'leases', unpack(ids))
+  redis.call('SREM', P .. 'svc:' .. svc .. ':active', unpack(ids))
   if redis.call('LLEN', P .. 'svc:' .. svc .. ':waiting') > 0 then mark_ready(svc) end
 end
 local function requeue_front(id, svc)
@@ -158,7 +158,7 @@ local function expire(id, now, ts, max_attempts)
   local f = redis.call('HMGET', b, 'service', 'status', 'attempts', 'cancel', 'worker')
   local svc = f[1]
   if not svc then return end
-  release_slot(id, svc)
+  release_slots(svc, {id})
   if f[2] ~= 'running' then return end
   local attempts = tonumber(f[3] or '0') + 1
   local who = 'worker ' .. (f[5] or '?')
@@ -228,20 +228,20 @@ local function claim_builds(worker, now, lease_ms, max, ts, max_attempts, fetch_
         -- the lease counter and the event number are worked out here rather than by HINCRBY.
         local b = P .. 'build:' .. id
         local rec = redis.call('HGETALL', b)
-        local t = {}
-        for i = 1, #rec, 2 do t[rec[i]] = rec[i + 1] end
-        local lease = tostring(tonumber(t.lease or '0') + 1)
+        local at = {}  -- field -> position of its value in rec
+        for i = 1, #rec, 2 do at[rec[i]] = i + 1 end
+        local lease = tostring(tonumber(rec[at.lease] or '0') + 1)
         local set = {'status', 'running', 'worker', worker, 'claimed_at', tostring(now),
                      'lease', lease}
         -- The job's first stage starts with the claim (one round trip less per job) when the
         -- enqueuer named it: stage.started is stored and published here.
-        local first, seq = t.first_stage, nil
+        local first, seq = rec[at.first_stage], nil
         if first then
           if not started_us then
             local tm = redis.call('TIME')
             started_us = tm[1] .. string.format('%06d', tonumber(tm[2]))
           end
-          seq = tonumber(t.seq or '0') + 1
+          seq = tonumber(rec[at.seq] or '0') + 1
           for _, v in ipairs({'stage', first, 'started_at', tostring(now), 'started_us', started_us,
                               'stage.' .. first .. '.started_at', tostring(now),
                               'seq', tostring(seq)}) do
@@ -250,13 +250,12 @@ local function claim_builds(worker, now, lease_ms, max, ts, max_attempts, fetch_
         end
         redis.call('HSET', b, unpack(set))
         if first then
-          store_event(b, seq, event_json(id, 'stage.started', 'running', t.first_message or '',
-                                         ts, first, t.service, t.ref, t.sha, seq),
-                      t.service or '')
+          store_event(b, seq, event_json(id, 'stage.started', 'running',
+                                         rec[at.first_message] or '', ts, first, svc, rec[at.ref],
+                                         rec[at.sha], seq),
+                      svc)
         end
         -- The worker gets the record as it is now: HGETALL's fields with the new values.
-        local at = {}
-        for i = 1, #rec, 2 do at[rec[i]] = i + 1 end
         for i = 1, #set, 2 do
           if at[set[i]] then rec[at[set[i]]] = set[i + 1]
           else rec[#rec + 1] = set[i]; rec[#rec + 1] = set[i + 1] end
@@ -269,7 +268,7 @@ local function claim_builds(worker, now, lease_ms, max, ts, max_attempts, fetch_
       room = room - #ids
     end
     -- Round robin: a service that can take another build goes to the back of the ring; one at
-    -- its limit leaves the ring until one of its builds ends (release_slot puts it back).
+    -- its limit leaves the ring until one of its builds ends (release_slots puts it back).
     if room > 0 and redis.call('LLEN', waiting) > 0 then
       redis.call('RPUSH', P .. 'ready', svc)
     else
@@ -365,8 +364,8 @@ return emit_prefix(ARGV[1], ARGV[2], ARGV[4])
 const lua_script finish_script = make_script(R"lua(
 local now, ts = ARGV[1], ARGV[2]
 local held = {}
--- What every build gives up, done once per batch: leases, service slots, outcome counts.
-local leases_done, slots, svc_order, counts, outcome_order = {}, {}, {}, {}, {}
+-- What the builds give up, done once per service and outcome: leases and slots, counts.
+local slots, svc_order, counts, outcome_order = {}, {}, {}, {}
 local i = 7
 for k = 1, #KEYS do
   local b = KEYS[k]
@@ -382,7 +381,6 @@ for k = 1, #KEYS do
     local svc = f[3]
     local attempts = tonumber(f[4] or '0') + 1
     if f[6] then redis.call('HDEL', b, 'cancel') end
-    leases_done[#leases_done + 1] = id
     if not slots[svc] then slots[svc] = {}; svc_order[#svc_order + 1] = svc end
     slots[svc][#slots[svc] + 1] = id
     if outcome == 'retry' then
@@ -417,12 +415,7 @@ for k = 1, #KEYS do
     end
   end
 end
--- The builds give up their leases and service slots (release_slot, once per batch).
-if #leases_done > 0 then redis.call('ZREM', P .. 'leases', unpack(leases_done)) end
-for _, svc in ipairs(svc_order) do
-  redis.call('SREM', P .. 'svc:' .. svc .. ':active', unpack(slots[svc]))
-  if redis.call('LLEN', P .. 'svc:' .. svc .. ':waiting') > 0 then mark_ready(svc) end
-end
+for _, svc in ipairs(svc_order) do release_slots(svc, slots[svc]) end
 for _, outcome in ipairs(outcome_order) do
   redis.call('HINCRBY', P .. 'stats:outcomes', outcome, counts[outcome])
 end
@@ -441,7 +434,7 @@ const lua_script release_script = make_script(R"lua(
 local id, lease, ts = ARGV[1], ARGV[2], ARGV[3]
 local f = redis.call('HMGET', KEYS[1], 'lease', 'status', 'service')
 if f[1] ~= lease or f[2] ~= 'running' then return 0 end
-release_slot(id, f[3])
+release_slots(f[3], {id})
 redis.call('HSET', KEYS[1], 'status', 'queued', 'worker', '')
 requeue_front(id, f[3])
 wake()  -- even when the service was in the ring already: an idle worker starts it now
@@ -519,9 +512,6 @@ std::string claimed_job::field_or(std::string_view name, std::string fallback) c
   const std::string* v = field(name);
   return v != nullptr ? *v : std::move(fallback);
 }
-
-job_queue::job_queue(redis_client& redis, std::chrono::milliseconds timeout)
-    : redis_(redis), timeout_(timeout) {}
 
 asio::awaitable<std::pair<boost::system::error_code, enqueue_outcome>> job_queue::enqueue(
     const enqueue_request& request) {
@@ -679,18 +669,18 @@ struct pending_finish {
 
 struct job_queue::finish_batcher {
   // Up to eight scripts in flight: Redis always has the next batch queued while the worker
-  // reads an answer and starts the builds it claimed (with two, Redis sat idle for a sixth of
-  // the time in bench/queue_throughput: a batch of 48 came back, then one of one).
+  // reads an answer and starts the builds it claimed (with two, batches alternated between 48
+  // builds and one in bench/queue_throughput, and Redis waited while the worker started 48).
   static constexpr int max_flushing = 8;
   std::vector<pending_finish*> pending;
   int flushing = 0;
 };
 
+job_queue::job_queue(redis_client& redis, std::chrono::milliseconds timeout)
+    : redis_(redis), timeout_(timeout), finishes_(std::make_shared<finish_batcher>()) {}
+
 asio::awaitable<std::pair<boost::system::error_code, finish_outcome>> job_queue::finish(
     const claimed_job& job, const job_result& result, const next_claim& next) {
-  if (!finishes_) {
-    finishes_ = std::make_shared<finish_batcher>();
-  }
   asio::steady_timer wake(co_await asio::this_coro::executor,
                           std::chrono::steady_clock::time_point::max());
   pending_finish me{&job, &result, &next, &wake, false, {}, {}};
