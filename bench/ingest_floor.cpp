@@ -337,8 +337,11 @@ int main(int argc, char** argv) {
   fcntl(s.redis_fd, F_SETFL, fcntl(s.redis_fd, F_GETFL) | O_NONBLOCK);
 
   int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  int reuse = 1;  // FLOOR_PORT: several floors may share one port (SO_REUSEPORT)
+  setsockopt(lfd, SOL_SOCKET, SO_REUSEPORT, &reuse, sizeof reuse);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
+  if (const char* p = std::getenv("FLOOR_PORT")) addr.sin_port = htons(static_cast<std::uint16_t>(std::atoi(p)));
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   socklen_t alen = sizeof addr;
   if (bind(lfd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || listen(lfd, 1024) != 0 ||
