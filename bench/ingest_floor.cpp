@@ -41,7 +41,7 @@
 #include <hiredis/hiredis.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/params.h>
 #include <simdjson.h>
 
 namespace {
@@ -100,11 +100,24 @@ void respond(connection& c, int status, std::string_view body) {
   c.out.append(body);
 }
 
+// HMAC-SHA256 as lowercase hex, with one EVP_MAC context made once (as kiwid does): OpenSSL 3's
+// one-shot HMAC() looks the algorithm up on every call.
 std::string hex_hmac(const std::string& secret, std::string_view body) {
+  static EVP_MAC_CTX* ctx = [] {
+    EVP_MAC* mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+    EVP_MAC_CTX* c = EVP_MAC_CTX_new(mac);
+    EVP_MAC_free(mac);
+    char digest[] = "SHA256";
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", digest, 0),
+                           OSSL_PARAM_construct_end()};
+    EVP_MAC_CTX_set_params(c, params);
+    return c;
+  }();
   unsigned char mac[32];
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
-       reinterpret_cast<const unsigned char*>(body.data()), body.size(), mac, &len);
+  std::size_t len = 0;
+  EVP_MAC_init(ctx, reinterpret_cast<const unsigned char*>(secret.data()), secret.size(), nullptr);
+  EVP_MAC_update(ctx, reinterpret_cast<const unsigned char*>(body.data()), body.size());
+  EVP_MAC_final(ctx, mac, &len, sizeof mac);
   static const char* digits = "0123456789abcdef";
   std::string out(64, '0');
   for (int i = 0; i < 32; ++i) {
