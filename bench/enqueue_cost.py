@@ -11,6 +11,7 @@ medians are printed. Needs redis-server and redis-py (Debian python3-redis).
 """
 import os
 import re
+import socket
 import statistics
 import subprocess
 import sys
@@ -76,7 +77,9 @@ def job(k):
 
 def measure(script, nargs, n):
     with tempfile.TemporaryDirectory(prefix="kiwi-enqueue-cost.") as d:
-        port = 6413
+        with socket.socket() as probe:  # a free loopback port
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
         server = subprocess.Popen(
             ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "yes", "--appendfsync", "everysec", "--dir", d],
