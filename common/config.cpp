@@ -201,7 +201,7 @@ kiwi_config parse_config_fields(std::string_view json_text, const std::filesyste
   reject_unknown(root, "",
                  {"listen", "redis", "data_dir", "max_body_bytes", "http", "redis_timeout_ms",
                   "worker", "queue", "build", "registries", "runtimes", "services",
-                  "public_url", "secrets_key_file", "api"});
+                  "public_url", "secrets_key_file", "api", "git", "webhook_replay_window_s"});
   kiwi_config c;
 
   std::string listen = get_string(root, "listen", "listen", false, "127.0.0.1:8080");
@@ -331,6 +331,37 @@ kiwi_config parse_config_fields(std::string_view json_text, const std::filesyste
         ms(get_uint(*q, "retry_max_ms", "queue.retry_max_ms", 300'000, 1, 86'400'000));
     if (c.queue.retry_max < c.queue.retry_base) {
       fail("queue.retry_max_ms", "must be at least queue.retry_base_ms");
+    }
+  }
+
+  c.webhook_replay_window = std::chrono::seconds(get_uint(
+      root, "webhook_replay_window_s", "webhook_replay_window_s", 24 * 3600, 0, 30 * 24 * 3600));
+  if (const json* g = member(root, "git")) {
+    if (!g->is_object()) {
+      fail("git", "must be an object: {\"allowed_hosts\": [...], \"denied_hosts\": [...]}");
+    }
+    reject_unknown(*g, "git", {"allowed_hosts", "denied_hosts"});
+    for (auto [key, list] : {std::pair{"allowed_hosts", &c.git.hosts.allowed},
+                             std::pair{"denied_hosts", &c.git.hosts.denied}}) {
+      const json* patterns = member(*g, key);
+      if (patterns == nullptr) {
+        continue;
+      }
+      const std::string path = std::string("git.") + key;
+      if (!patterns->is_array()) {
+        fail(path, "must be a list of host names, *.domains, IP addresses or CIDR ranges");
+      }
+      list->clear();
+      for (const json& p : *patterns) {
+        if (!p.is_string()) {
+          fail(path, "must be a list of strings");
+        }
+        if (const std::string problem = check_host_pattern(p.get<std::string>());
+            !problem.empty()) {
+          fail(path, problem);
+        }
+        list->push_back(p.get<std::string>());
+      }
     }
   }
 

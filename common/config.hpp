@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/dockerfile.hpp"
+#include "common/host_policy.hpp"
 #include "common/resources.hpp"
 
 namespace kiwi {
@@ -65,6 +66,11 @@ struct build_config {
   kiwi::wizard_images wizard_images;  // the wizard's base images; each key may be overridden
 };
 
+// Where git connections may go (clone, fetch, connection test, preview): docs/security.md.
+struct git_config {
+  host_policy hosts;  // git.allowed_hosts / git.denied_hosts
+};
+
 // The registration API (docs/api.md).
 struct api_config {
   bool enabled = true;
@@ -80,6 +86,10 @@ struct kiwi_config {
   std::filesystem::path secrets_key_file;   // default <data_dir>/secrets.key, made if missing
   api_config api;
   std::size_t max_body_bytes = 10 * 1024 * 1024;
+  // The same push (service, after SHA, body digest) under a new or missing delivery id within
+  // this window answers the original build; 0 turns the replay guard off.
+  std::chrono::seconds webhook_replay_window{24 * 3600};
+  git_config git;
   std::chrono::milliseconds redis_timeout{800};
   http_config http;
   worker_config worker;

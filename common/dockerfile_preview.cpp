@@ -251,6 +251,10 @@ dockerfile_preview_error git_failure(const git::error& e, const redactor& secret
       out.kind = "host_key";
       out.message = detail;
       break;
+    case git::error_kind::denied:
+      out.kind = "denied";
+      out.message = "Preview refused by Kiwi's settings: " + detail;
+      break;
     case git::error_kind::not_found:
       out.kind = "not_found";
       out.message = std::string(git::repository_not_found_message);

@@ -20,6 +20,7 @@
 #include <type_traits>
 
 #include "common/ssh_known_hosts.hpp"
+#include "common/url_authority.hpp"
 #include "common/webhook_signature.hpp"
 
 namespace kiwi::git {
@@ -108,8 +109,29 @@ int fail_connect(std::string reason) {
   return -1;
 }
 
+std::mutex policy_mutex;
+host_policy& current_policy() {
+  static host_policy policy;
+  return policy;
+}
+
+// The policy's refusal, recorded as the cause; the connection is never attempted.
+int refuse_host(std::string reason) {
+  git_error_set_str(GIT_ERROR_NET, ("failed to connect: " + reason).c_str());
+  record_cause(error_kind::denied, std::move(reason));
+  return -1;
+}
+
 int stream_connect(git_stream* stream) {
   socket_stream* s = as_socket(stream);
+  host_policy policy;
+  {
+    std::lock_guard lock(policy_mutex);
+    policy = current_policy();
+  }
+  if (auto refused = policy.refuses_name(s->host)) {
+    return refuse_host(*refused);
+  }
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
@@ -119,6 +141,13 @@ int stream_connect(git_stream* stream) {
     return fail_connect("cannot resolve " + std::string(s->host) + ": " + ::gai_strerror(rc));
   }
   std::unique_ptr<addrinfo, deleter<::freeaddrinfo>> addresses(found);
+  // Every address is checked before any is tried: a name that resolves to a denied address
+  // is refused as the address itself is.
+  for (const addrinfo* a = found; a != nullptr; a = a->ai_next) {
+    if (auto refused = policy.refuses_address(s->host, a->ai_addr)) {
+      return refuse_host(*refused);
+    }
+  }
   std::string reason = "no address";
   for (const addrinfo* a = found; a != nullptr; a = a->ai_next) {
     int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
@@ -311,6 +340,15 @@ std::string replace_all(std::string text, const std::string& secret) {
 
 }  // namespace
 
+std::string redirect_refused_message(std::string_view where) {
+  std::string text(redirect_refused_prefix);
+  if (!where.empty()) {
+    text += " (to " + endpoint_of(where) + ")";
+  }
+  return text + "; Kiwi sends credentials only to the git_url's host: set git_url to the "
+                "repository's final address";
+}
+
 void ensure_initialised() {
   static std::once_flag once;
   std::call_once(once, [] {
@@ -325,6 +363,11 @@ void ensure_initialised() {
     registration.init = &stream_init;
     git_stream_register(GIT_STREAM_STANDARD, &registration);
   });
+}
+
+void set_host_policy(host_policy policy) {
+  std::lock_guard lock(policy_mutex);
+  current_policy() = std::move(policy);
 }
 
 error::error(error_kind kind, int code, std::string detail)
@@ -344,6 +387,9 @@ error translate(int code) {
   if (code == GIT_EAUTH || contains(message, "http status code: 401") ||
       contains(message, "http status code: 403")) {
     return error(error_kind::authentication, code, message);
+  }
+  if (contains(message, "cross host redirect")) {
+    return error(error_kind::other, code, redirect_refused_message({}));
   }
   if (code == GIT_ECERTIFICATE) {
     return error(error_kind::certificate, code, message);
@@ -430,8 +476,8 @@ void remote_auth::remove_key_file() noexcept {
   std::filesystem::remove(key_file_.parent_path(), ignored);
 }
 
-int remote_auth::credentials(git_credential** out, const char* username_from_url,
-                             unsigned int allowed) {
+int remote_auth::credentials(git_credential** out, const char* url,
+                             const char* username_from_url, unsigned int allowed) {
   if (int stop = transfer_scope::checkpoint(); stop != 0) {
     return stop;
   }
@@ -439,6 +485,9 @@ int remote_auth::credentials(git_credential** out, const char* username_from_url
   // ssh without a user in the URL: libgit2 asks for the name before the methods.
   if ((allowed & GIT_CREDENTIAL_USERNAME) != 0) {
     return git_credential_username_new(out, from_url ? username_from_url : "git");
+  }
+  if (url != nullptr && !same_endpoint(url, settings_.url)) {
+    return transfer_scope::give_up(error_kind::other, redirect_refused_message(url));
   }
   constexpr unsigned int ssh_key_types = GIT_CREDENTIAL_SSH_KEY | GIT_CREDENTIAL_SSH_MEMORY;
   if ((allowed & ssh_key_types) != 0 || !settings_.ssh_key.empty()) {

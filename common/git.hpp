@@ -14,6 +14,8 @@
 
 #include <git2.h>
 
+#include "common/host_policy.hpp"
+
 namespace kiwi::git {
 
 template <auto free_fn>
@@ -63,6 +65,11 @@ out_ptr_t<Handle> out_ptr(Handle& h) {
 // Initialises libgit2 once per process and installs Kiwi's socket stream (see transfer_scope).
 void ensure_initialised();
 
+// The hosts every later git connection of this process may reach (config git.allowed_hosts /
+// git.denied_hosts); until it is called, host_policy's defaults. Kiwi's socket stream checks
+// the host name and each address it resolves to before connecting (http, https, git://, ssh).
+void set_host_policy(host_policy policy);
+
 // What a libgit2 failure means for the user.
 enum class error_kind {
   authentication,  // credentials missing or rejected
@@ -71,6 +78,7 @@ enum class error_kind {
   certificate,     // TLS certificate not trusted
   cancelled,       // the caller's cancel flag was set
   host_key,        // the ssh server's host key is not in the service's ssh_known_hosts
+  denied,          // git.allowed_hosts / git.denied_hosts refuse the host
   other
 };
 
@@ -92,6 +100,16 @@ inline constexpr std::string_view ssh_key_rejected_message =
     "Authentication failed: the git server rejected the SSH key; check that its public key is "
     "registered with read access (e.g. as a deploy key) for the URL's user";
 inline constexpr std::string_view host_key_message_prefix = "SSH host key verification failed";
+inline constexpr std::string_view redirect_refused_prefix =
+    "The git server redirected to another host";
+
+// What users read when a transfer stopped at a redirect to another host (where: the URL it
+// led to, or "" when libgit2 does not say).
+std::string redirect_refused_message(std::string_view where);
+
+// Every transfer's redirect setting: libgit2 1.5 follows a redirect to another host on the
+// first request by default, and would take the token there.
+inline constexpr git_remote_redirect_t follow_redirects = GIT_REMOTE_REDIRECT_NONE;
 
 class error : public std::runtime_error {
  public:
@@ -175,8 +193,11 @@ class remote_auth {
   remote_auth(const remote_auth&) = delete;
   remote_auth& operator=(const remote_auth&) = delete;
 
-  // git_credential_acquire_cb's work.
-  int credentials(git_credential** out, const char* username_from_url, unsigned int allowed);
+  // git_credential_acquire_cb's work. `url` is where libgit2 is about to send the credential:
+  // anything but the configured URL's scheme, host and port gets none (a redirect, however it
+  // got past follow_redirects) and ends the transfer.
+  int credentials(git_credential** out, const char* url, const char* username_from_url,
+                  unsigned int allowed);
   // git_transport_certificate_check_cb's work; also a transfer_scope checkpoint.
   int certificate_check(git_cert* cert, int valid, const char* host);
 

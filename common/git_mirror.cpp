@@ -62,10 +62,10 @@ std::string fetch_line(const git_indexer_progress& stats, bool done) {
   return line;
 }
 
-int on_credentials(git_credential** out, const char* /*url*/, const char* username_from_url,
+int on_credentials(git_credential** out, const char* url, const char* username_from_url,
                    unsigned int allowed, void* payload) {
   auto& ctx = *static_cast<fetch_context*>(payload);
-  return ctx.auth.credentials(out, username_from_url, allowed);
+  return ctx.auth.credentials(out, url, username_from_url, allowed);
 }
 
 int on_transfer(const git_indexer_progress* stats, void* payload) {
@@ -188,6 +188,7 @@ void fetch_mirror(git_repository* repo, const fetch_settings& settings) {
   opts.prune = GIT_FETCH_PRUNE;
   opts.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;  // the tags refspec fetches them all
   opts.update_fetchhead = 0;
+  opts.follow_redirects = follow_redirects;
   std::string heads = heads_refspec;
   std::string tags = tags_refspec;
   char* specs[] = {heads.data(), tags.data()};

@@ -285,9 +285,9 @@ end
 
 lua_script make_script(const char* body) { return lua_script(prelude() + body); }
 
-// KEYS: delivery, build, service builds, build numbers
+// KEYS: delivery, build, service builds, build numbers, replay
 // ARGV: build id, ttl s, service, now ms, queued event prefix, ref, cancel_superseded (1/0),
-//       (unused), ts, field/value pairs...
+//       replay window s (0: no replay guard), ts, field/value pairs...
 // The service's max_concurrent_builds is not written here: workers publish their services'
 // settings (set_service_limits) at start and every 30 s.
 const lua_script enqueue_script = make_script(R"lua(
@@ -295,6 +295,15 @@ const lua_script enqueue_script = make_script(R"lua(
 local id, svc, now, ref, ts = ARGV[1], ARGV[3], ARGV[4], ARGV[6], ARGV[9]
 local existing = redis.call('SET', KEYS[1], id, 'NX', 'GET', 'EX', ARGV[2])
 if existing then return {0, existing, 0, 0} end
+-- The same push (service, commit, body digest) under a new or missing delivery id is a replay:
+-- answered with the original build, and this delivery id now names it too.
+if ARGV[8] ~= '0' then
+  local original = redis.call('SET', KEYS[5], id, 'NX', 'GET', 'EX', ARGV[8])
+  if original then
+    redis.call('SET', KEYS[1], original, 'EX', ARGV[2])
+    return {0, original, 0, 0}
+  end
+end
 local number = redis.call('HINCRBY', KEYS[4], svc, 1)
 redis.call('HSET', KEYS[2], 'id', id, 'number', number, 'status', 'queued', 'queued_at', now,
            'seq', 1, 'attempts', 0, 'lease', 0, unpack(ARGV, 10))
@@ -515,9 +524,11 @@ std::string claimed_job::field_or(std::string_view name, std::string fallback) c
 
 asio::awaitable<std::pair<boost::system::error_code, enqueue_outcome>> job_queue::enqueue(
     const enqueue_request& request) {
+  const bool replay_guard = !request.replay_digest.empty() && request.replay_window.count() > 0;
   std::vector<std::string> k{keys::delivery(request.provider, request.delivery_id),
                              keys::build(request.build_id), keys::service_builds(request.service),
-                             keys::build_numbers()};
+                             keys::build_numbers(),
+                             keys::replay(request.service, request.replay_digest)};
   std::vector<std::string> a{request.build_id,
                              std::to_string(delivery_ttl.count()),
                              request.service,
@@ -525,7 +536,7 @@ asio::awaitable<std::pair<boost::system::error_code, enqueue_outcome>> job_queue
                              event_json_prefix(request.queued_event),
                              request.queued_event.ref,
                              request.cancel_superseded ? "1" : "0",
-                             std::to_string(request.max_concurrent_builds),
+                             replay_guard ? std::to_string(request.replay_window.count()) : "0",
                              format_timestamp(request.queued_event.ts)};
   append_fields(a, request.fields);
   auto r = co_await redis_.eval(enqueue_script, k, a, timeout_);

@@ -39,6 +39,11 @@ struct enqueue_request {
   build_event queued_event;  // build.queued; its ref is the "latest push wins" group
   bool cancel_superseded = true;
   unsigned max_concurrent_builds = 1;
+  // Replay guard: the same push under a new or missing delivery id within the window answers
+  // the original build. The digest names the push: "<after sha>:<hex SHA-256 of the body>"
+  // (empty, or a zero window: no guard).
+  std::string replay_digest;
+  std::chrono::seconds replay_window{0};
 };
 
 struct enqueue_outcome {

@@ -32,6 +32,12 @@ inline std::string delayed() { return std::string(prefix) + "delayed"; }  // zse
 inline std::string dead_letters() { return std::string(prefix) + "dead"; }  // stream
 inline std::string wake() { return std::string(prefix) + "wake"; }  // list idle workers BLPOP
 
+// Replay guard: a push (service, "<after sha>:<SHA-256 of the body>") -> build id, expires
+// after webhook_replay_window_s.
+inline std::string replay(std::string_view service, std::string_view digest) {
+  return std::string(prefix) + "replay:" + std::string(service) + ":" + std::string(digest);
+}
+
 // Redelivery guard: delivery id -> build id, expires after 7 days.
 inline std::string delivery(std::string_view provider, std::string_view delivery_id) {
   return std::string(prefix) + "delivery:" + std::string(provider) + ":" +

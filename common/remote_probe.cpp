@@ -8,9 +8,10 @@
 namespace kiwi {
 namespace {
 
-int on_credentials(git_credential** out, const char* /*url*/, const char* username_from_url,
+int on_credentials(git_credential** out, const char* url, const char* username_from_url,
                    unsigned int allowed, void* payload) {
-  return static_cast<git::remote_auth*>(payload)->credentials(out, username_from_url, allowed);
+  return static_cast<git::remote_auth*>(payload)->credentials(out, url, username_from_url,
+                                                              allowed);
 }
 
 int on_certificate(git_cert* cert, int valid, const char* host, void* payload) {
@@ -32,13 +33,13 @@ probe_result probe_remote(const probe_request& request) {
   try {
     git::remote remote;
     git::check(git_remote_create_detached(git::out_ptr(remote), request.git_url.c_str()));
-    git_remote_callbacks callbacks = GIT_REMOTE_CALLBACKS_INIT;
-    callbacks.credentials = &on_credentials;
-    callbacks.certificate_check = &on_certificate;
-    callbacks.payload = &auth;
+    git_remote_connect_options options = GIT_REMOTE_CONNECT_OPTIONS_INIT;
+    options.callbacks.credentials = &on_credentials;
+    options.callbacks.certificate_check = &on_certificate;
+    options.callbacks.payload = &auth;
+    options.follow_redirects = git::follow_redirects;
     git::transfer_scope scope(std::chrono::steady_clock::now() + request.timeout, nullptr);
-    git::check(git_remote_connect(remote.get(), GIT_DIRECTION_FETCH, &callbacks, nullptr,
-                                  nullptr));
+    git::check(git_remote_connect_ext(remote.get(), GIT_DIRECTION_FETCH, &options));
     const git_remote_head** heads = nullptr;
     size_t count = 0;
     git::check(git_remote_ls(&heads, &count, remote.get()));
@@ -72,6 +73,10 @@ probe_result probe_remote(const probe_request& request) {
       case git::error_kind::host_key:
         result.error = detail;
         result.error_kind = "host_key";
+        break;
+      case git::error_kind::denied:
+        result.error = "Connection refused by Kiwi's settings: " + detail;
+        result.error_kind = "denied";
         break;
       case git::error_kind::not_found:
         result.error = git::repository_not_found_message;

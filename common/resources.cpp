@@ -7,6 +7,7 @@
 #include "common/dockerfile.hpp"
 #include "common/json_fields.hpp"
 #include "common/ssh_known_hosts.hpp"
+#include "common/url_authority.hpp"
 
 namespace kiwi {
 namespace {
@@ -15,6 +16,23 @@ using json = nlohmann::json;
 using namespace json_fields;
 
 bool has_scheme(std::string_view url, std::string_view scheme) { return url.starts_with(scheme); }
+
+// No URL carries a credential: "https://TOKEN@host/..." would be shown to every viewer and
+// sent wherever the URL leads. ssh:// may name the user to log in as (ssh://git@host/...),
+// never a password. The message never repeats the userinfo.
+void refuse_userinfo(const std::string& url, const char* field, const char* where_secret_goes,
+                     bool user_allowed = false) {
+  const auto a = parse_url_authority(url);
+  if (!a || a->userinfo.empty()) {
+    return;
+  }
+  if (user_allowed && a->userinfo.find(':') == std::string::npos) {
+    return;
+  }
+  fail(field, std::string("must not carry credentials before '@' (they would be shown to every "
+                          "viewer); remove them from the URL and put the secret in ") +
+                  where_secret_goes);
+}
 
 // A secret given inline ("token") or in a file ("token_file"): at most one of the two; files
 // only where the context allows them (the config file).
@@ -113,11 +131,9 @@ service_config parse_service(const json& j, const parse_context& ctx) {
         has_scheme(s.git_url, "file://"))) {
     fail("git_url", "must start with https://, http://, ssh://, git:// or file://");
   }
-  if (auto at_sign = s.git_url.find('@'); at_sign != std::string::npos &&
-                                          has_scheme(s.git_url, "http") &&
-                                          s.git_url.find(':', s.git_url.find("//") + 2) < at_sign) {
-    fail("git_url", "must not embed credentials; put the token in \"token\"");
-  }
+  refuse_userinfo(s.git_url, "git_url",
+                  has_scheme(s.git_url, "ssh://") ? "\"ssh_key\"" : "\"token\"",
+                  has_scheme(s.git_url, "ssh://"));
   if (has_scheme(s.git_url, "http") && !s.git_url.ends_with(".git") &&
       (s.git_url.find("github.com/") != std::string::npos ||
        s.git_url.find("gitlab") != std::string::npos)) {
@@ -200,6 +216,7 @@ registry_config parse_registry(const json& j, const parse_context& ctx) {
     fail("name", "\"" + r.name + "\" is not a DNS-1123 label (e.g. harbor-main)");
   }
   r.url = get_string(j, "url", "url", true);
+  refuse_userinfo(r.url, "url", "\"username\" and \"password\"");
   if (r.url.empty() || r.url.find(' ') != std::string::npos ||
       r.url.find('/', r.url.find("://") == std::string::npos ? 0 : r.url.find("://") + 3) !=
           std::string::npos) {
@@ -313,6 +330,7 @@ runtime_config parse_runtime(const json& j, const parse_context& ctx) {
   }
   if (r.type == "kubernetes") {
     r.api_url = get_string(j, "api_url", "api_url", true);
+    refuse_userinfo(r.api_url, "api_url", "\"token\"");
     if (!has_scheme(r.api_url, "https://")) {
       fail("api_url", "must be the API server's https:// URL (kubectl config view --minify)");
     }
@@ -352,6 +370,7 @@ runtime_config parse_runtime(const json& j, const parse_context& ctx) {
     if (!r.socket.empty() && r.socket.front() != '/') {
       fail("socket", "must be an absolute path such as /run/docker.sock");
     }
+    refuse_userinfo(r.url, "url", "\"tls_cert\" and \"tls_key\"");
     if (!r.url.empty() && !has_scheme(r.url, "tcp://")) {
       fail("url", "must be tcp://host:port");
     }

@@ -7,6 +7,7 @@
 #include "common/http_client.hpp"
 #include "common/resources.hpp"
 #include "common/text.hpp"
+#include "common/url_authority.hpp"
 
 namespace kiwi {
 
@@ -230,21 +231,40 @@ forge_target forge_target_for(std::string_view git_url, std::string_view provide
   } else if (t.provider != "github" && t.provider != "gitlab") {
     throw field_error("provider", "provider must be github or gitlab");
   }
+  // The service's token goes to api_url: only to the git host's own API (or api.github.com for
+  // github.com), over https unless the git URL itself is plain http.
+  const bool plain_http = parts->scheme == "http";
+  const std::string own_host = host == "github.com" ? "api.github.com" : host;
   if (!api_url.empty()) {
-    if (!parse_http_endpoint(api_url) || api_url.starts_with("unix:")) {
+    const auto given = parse_url_authority(api_url);
+    if (!parse_http_endpoint(api_url) || api_url.starts_with("unix:") || !given) {
       throw field_error("api_url", "api_url must be an http(s):// URL such as "
                                    "https://github.example.com/api/v3");
+    }
+    if (given->host != own_host || (given->scheme != "https" && !plain_http) ||
+        !given->userinfo.empty()) {
+      throw field_error("api_url", "api_url must be the API of the service's git host (" +
+                                       std::string(plain_http ? "http" : "https") + "://" +
+                                       own_host + "/...): the service's token is sent there");
     }
     t.api_url = std::string(api_url);
     while (t.api_url.ends_with('/')) {
       t.api_url.pop_back();
     }
-  } else if (t.provider == "github") {
+    return t;
+  }
+  // An http(s) git URL's port is the web server's, which serves the API too.
+  const auto git = parse_url_authority(git_url);
+  const bool web_port = git && (git->scheme == "http" || git->scheme == "https") &&
+                        git->port != (plain_http ? "80" : "443");
+  const std::string origin = std::string(plain_http ? "http://" : "https://") +
+                             (host.find(':') != std::string::npos ? "[" + host + "]" : host) +
+                             (web_port ? ":" + git->port : "");
+  if (t.provider == "github") {
     // GitHub Enterprise Server serves its API under /api/v3 of its own host.
-    t.api_url = host == "github.com" ? "https://api.github.com" : "https://" + host + "/api/v3";
+    t.api_url = host == "github.com" ? "https://api.github.com" : origin + "/api/v3";
   } else {
-    const std::string scheme = parts->scheme == "http" ? "http" : "https";
-    t.api_url = scheme + "://" + host + "/api/v4";
+    t.api_url = origin + "/api/v4";
   }
   return t;
 }

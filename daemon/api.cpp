@@ -23,6 +23,8 @@
 #include "common/remote_probe.hpp"
 #include "common/runtime_probe.hpp"
 #include "common/text.hpp"
+#include "common/kept_secrets.hpp"
+#include "common/url_authority.hpp"
 #include "common/webhook_installer.hpp"
 #include "common/webhook_signature.hpp"
 #include "daemon/openapi_document.hpp"
@@ -159,6 +161,17 @@ auto parse_resource(Parse parse, const json& body) {
     throw api_error{422, e.field.empty() ? std::string(e.what())
                                          : e.field + ": " + e.what(),
                     e.field};
+  }
+}
+
+// The stored secrets a PUT keeps (common/kept_secrets.hpp); a secret whose host changed is a
+// 422 naming it.
+template <class Stored>
+void keep_stored_secrets(json& body, const Stored& stored) {
+  try {
+    keep_secrets(body, stored);
+  } catch (const field_error& e) {
+    throw api_error{422, e.field + ": " + e.what(), e.field};
   }
 }
 
@@ -605,18 +618,8 @@ class api_handler {
     if (!old) {
       throw api_error{404, "no service named \"" + name + "\"", ""};
     }
-    // Secrets shown as "***" (or left out) keep their stored value.
-    for (const char* key : {"token", "ssh_key", "webhook_secret"}) {
-      if (!body.contains(key) || body[key] == "***") {
-        body.erase(key);
-        const std::string& kept = std::string_view(key) == "token"     ? old->token
-                                  : std::string_view(key) == "ssh_key" ? old->ssh_key
-                                                                        : old->webhook_secret;
-        if (!kept.empty()) {
-          body[key] = kept;
-        }
-      }
-    }
+    // Secrets shown as "***" (or left out) keep their stored value while the host stays.
+    keep_stored_secrets(body, *old);
     service_config s = parse_resource(parse_service, body);
     co_return co_await save_service(std::move(s), false);
   }
@@ -677,7 +680,16 @@ class api_handler {
     auto work = [request]() { return probe_remote(request); };
     const probe_result result = co_await run_blocking(blocking_pool(), executor, work);
     json answer;
-    if (!result.ok) {
+    if (!result.ok && !role_allows(role_, api_role::admin) &&
+        (result.error_kind == "timeout" || result.error_kind == "other")) {
+      // Refused, silent, unresolvable or not git at all read the same to non-admins: the
+      // connection test is not a port scanner of the Kiwi host's network.
+      answer = json{{"ok", false},
+                    {"error", "Could not reach a git server at " + endpoint_of(s.git_url) +
+                                  ": check the URL, firewall settings and the git server "
+                                  "status (an admin's connection test shows why)"},
+                    {"kind", "unreachable"}};
+    } else if (!result.ok) {
       answer = json{{"ok", false}, {"error", result.error}, {"kind", result.error_kind}};
     } else {
       answer = json{{"ok", true},
@@ -704,6 +716,13 @@ class api_handler {
     if (!body.contains("name")) body["name"] = "connection-test";
     if (!body.contains("branch")) body["branch"] = "main";
     const service_config s = parse_resource(parse_service, body);
+    // file:// reads the Kiwi host's own disk: admins (and the config file) only.
+    if (s.git_url.starts_with("file://") && !role_allows(role_, api_role::admin)) {
+      throw api_error{403,
+                      "git_url: file:// URLs read repositories on the Kiwi host itself; only "
+                      "admins may test them",
+                      "git_url"};
+    }
     co_return co_await probe(s);
   }
 
@@ -1166,12 +1185,11 @@ class api_handler {
     bool stored = false;
     json shown;
     if (kind == resource_kind::registry) {
-      if (!create && (!body.contains("password") || body["password"] == "***")) {
+      if (!create) {
         auto [ec, old] = co_await ctx_.store.registry(name);
         check(ec);
         if (!old) throw api_error{404, "no registry named \"" + name + "\"", ""};
-        body.erase("password");
-        if (!old->password.empty()) body["password"] = old->password;
+        keep_stored_secrets(body, *old);
       }
       const registry_config reg = parse_resource(parse_registry, body);
       auto [ec, ok_] = co_await ctx_.store.put(reg, create);
@@ -1179,12 +1197,11 @@ class api_handler {
       stored = ok_;
       shown = to_json(reg);
     } else {
-      if (!create && (!body.contains("token") || body["token"] == "***")) {
+      if (!create) {
         auto [ec, old] = co_await ctx_.store.runtime(name);
         check(ec);
         if (!old) throw api_error{404, "no runtime named \"" + name + "\"", ""};
-        body.erase("token");
-        if (!old->token.empty()) body["token"] = old->token;
+        keep_stored_secrets(body, *old);
       }
       const runtime_config rt = parse_resource(parse_runtime, body);
       auto [ec, ok_] = co_await ctx_.store.put(rt, create);

@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/config.hpp"
+#include "common/git.hpp"
 #include "common/logging.hpp"
 #include "daemon/kiwid_app.hpp"
 
@@ -65,6 +66,7 @@ int main(int argc, char** argv) {
     spdlog::error("invalid configuration {}: {}", config_path, e.what());
     return 2;
   }
+  kiwi::git::set_host_policy(config.git.hosts);
   if (check_only) {
     std::cout << "configuration " << config_path << " is valid (" << config.services.size()
               << " services)\n";

@@ -121,6 +121,7 @@ asio::awaitable<http_response> webhook(const http_request& req, router_context& 
     co_return finish(json_response(req, decision.status, std::move(decision.body)));
   }
 
+  decision.job->replay_window = ctx.config.webhook_replay_window;
   auto started = std::chrono::steady_clock::now();
   auto [ec, outcome] = co_await ctx.queue.enqueue(*decision.job);
   if (ec) {

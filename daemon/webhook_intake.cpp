@@ -54,8 +54,8 @@ std::string auth_failure(signature_status s, std::string_view header_name) {
 
 // Decides on an authenticated, parsed push.
 webhook_decision decide_push(git_provider provider, const service_config& service,
-                             const push_event& push, std::string delivery_id,
-                             std::chrono::system_clock::time_point now) {
+                             const push_event& push, std::string_view body,
+                             std::string delivery_id, std::chrono::system_clock::time_point now) {
   if (push.deleted) {
     return ignored("ref " + push.ref + " was deleted; nothing to build");
   }
@@ -77,6 +77,9 @@ webhook_decision decide_push(git_provider provider, const service_config& servic
   job.service = service.name;
   job.cancel_superseded = service.cancel_superseded;
   job.max_concurrent_builds = service.max_concurrent_builds;
+  // A replay of the same signed body is the same push, whatever its delivery id says; the
+  // window (replay_window) is the caller's setting.
+  job.replay_digest = push.after + ":" + to_hex(sha256(body));
   job.fields = {{"service", service.name},
                 {"kind", "push"},
                 {"trigger", "webhook"},
@@ -131,7 +134,7 @@ webhook_decision inspect_github(const service_config& service, const http_reques
   if (auto* message = std::get_if<std::string>(&parsed)) {
     return error(400, *message);
   }
-  return decide_push(git_provider::github, service, std::get<push_event>(parsed),
+  return decide_push(git_provider::github, service, std::get<push_event>(parsed), req.body(),
                      std::string(header(req, "X-GitHub-Delivery")), now);
 }
 
@@ -170,7 +173,7 @@ webhook_decision inspect_gitlab(const service_config& service, const http_reques
   if (delivery.empty()) {
     delivery = std::string(header(req, "X-Gitlab-Event-UUID"));
   }
-  return decide_push(git_provider::gitlab, service, std::get<push_event>(parsed),
+  return decide_push(git_provider::gitlab, service, std::get<push_event>(parsed), req.body(),
                      std::move(delivery), now);
 }
 

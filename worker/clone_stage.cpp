@@ -62,6 +62,8 @@ clone_error to_clone_error(const git::error& e, const clone_request& request) {
               std::string(git::certificate_message_prefix) + " (" + detail + ")"};
     case git::error_kind::cancelled:
       return {clone_errc::cancelled, std::string(cancelled_message)};
+    case git::error_kind::denied:
+      return {clone_errc::host_denied, "Clone refused by Kiwi's settings: " + detail};
     case git::error_kind::other:
       break;
   }

@@ -49,6 +49,7 @@ enum class clone_errc {
   connection_timeout,
   certificate_invalid,
   commit_not_found,
+  host_denied,  // git.allowed_hosts / git.denied_hosts refuse the host: permanent
   cancelled,
   other
 };

@@ -64,6 +64,7 @@ failure_kind clone_failure_kind(clone_errc code) {
     case clone_errc::repository_not_found:
     case clone_errc::certificate_invalid:
     case clone_errc::commit_not_found:
+    case clone_errc::host_denied:
     case clone_errc::cancelled:
       return failure_kind::permanent;
   }

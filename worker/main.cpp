@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/config.hpp"
+#include "common/git.hpp"
 #include "common/logging.hpp"
 #include "worker/worker_app.hpp"
 
@@ -41,6 +42,7 @@ int main(int argc, char** argv) {
     spdlog::error("invalid configuration {}: {}", config_path, e.what());
     return 2;
   }
+  kiwi::git::set_host_policy(config.git.hosts);
   try {
     return kiwi::worker_app(std::move(config)).run();
   } catch (const std::exception& e) {

@@ -168,7 +168,9 @@ class GitHttpServer:
         conf = os.path.join(self.dir, "lighttpd.conf")
         with open(conf, "w") as f:
             f.write(f"""
-server.modules = ("mod_alias", "mod_auth", "mod_authn_file", "mod_cgi", "mod_setenv")
+server.modules = ("mod_alias", "mod_auth", "mod_authn_file", "mod_cgi", "mod_setenv",
+                  "mod_accesslog")
+accesslog.filename = "{self.dir}/access.log"
 server.document-root = "{self.dir}"
 server.bind = "127.0.0.1"
 server.port = {self.port}
@@ -191,6 +193,9 @@ auth.require = ("/git/" => ("method" => "basic", "realm" => "git", "require" => 
 
     def url(self, name):
         return f"http://127.0.0.1:{self.port}/git/{name}.git"
+
+    def access_log(self):
+        return _read(os.path.join(self.dir, "access.log")) or ""
 
     def stop(self):
         if self.proc:

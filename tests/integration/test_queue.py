@@ -195,9 +195,13 @@ def test_redis_crash_loses_no_acknowledged_webhook(env):
     stop = threading.Event()
 
     def send():
+        n = 0
         while not stop.is_set():
+            n += 1
             try:
-                status, headers, body = kiwi.github_push("app", SECRET, payload)
+                # Each a distinct push (the same body again would be a replay: a duplicate).
+                status, headers, body = kiwi.github_push(
+                    "app", SECRET, dict(payload, compare=f"{payload.get('compare', '')}#{n}"))
                 answers.append((time.monotonic(), status, body, headers.get("Retry-After")))
             except Exception as e:  # noqa: BLE001 - recorded and asserted below
                 answers.append((time.monotonic(), None, repr(e), None))

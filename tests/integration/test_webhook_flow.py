@@ -114,6 +114,32 @@ def test_redelivery_answers_duplicate_and_enqueues_nothing(env):
     assert 0 < r.ttl(f"kiwi:{{q}}:delivery:github:{delivery}") <= 7 * 24 * 3600
 
 
+def test_a_replay_under_another_delivery_id_is_a_duplicate(env):
+    """Whoever captured one signed push cannot make it build again by changing or dropping
+    X-GitHub-Delivery (docs/security.md, "Smaller holes")."""
+    kiwi = start_kiwi(env, workers=0)
+    payload = github_push_payload("main", ZERO, env["first"])
+    body = json.dumps(payload).encode()
+    s1, _, b1 = kiwi.github_push("app", SECRET, body)
+    assert s1 == 202, b1
+    s2, _, b2 = kiwi.github_push("app", SECRET, body, delivery=str(uuid.uuid4()))
+    assert s2 == 200 and b2 == {"status": "duplicate", "build_id": b1["build_id"]}, b2
+    sig = hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+    s3, _, raw = kiwi.request("POST", "/hooks/github/app", body, {
+        "Content-Type": "application/json", "X-GitHub-Event": "push",
+        "X-Hub-Signature-256": "sha256=" + sig})
+    assert s3 == 200 and json.loads(raw) == b2, raw
+    r = env["redis"].client()
+    assert r.lrange("kiwi:{q}:svc:app:waiting", 0, -1) == [b1["build_id"]]
+    keys = r.keys("kiwi:{q}:replay:app:*")
+    assert len(keys) == 1 and keys[0].startswith(f"kiwi:{{q}}:replay:app:{env['first']}:")
+    assert 0 < r.ttl(keys[0]) <= 24 * 3600
+    # Another push of the same commit (another body) builds.
+    other = json.dumps(dict(payload, before=env["first"])).encode()
+    s4, _, b4 = kiwi.github_push("app", SECRET, other)
+    assert s4 == 202 and b4["build_id"] != b1["build_id"], b4
+
+
 def test_pushes_that_must_not_build_are_ignored(env):
     kiwi = start_kiwi(env, workers=0)
     first = env["first"]

@@ -68,6 +68,15 @@ def register(env, name, git_url, token, **over):
     assert status == 201, answer
 
 
+def gh(env):
+    """The repository's clone URL on the stub's host: the API must be the git host's."""
+    return env["stub"].url + "/acme/user-api.git"
+
+
+def gl(env, path):
+    return f"{env['stub'].url}/{path}.git"
+
+
 def install(env, name, body=None):
     return env["kiwi"].api("POST", f"/services/{name}/webhook/install", body, env["admin"])
 
@@ -85,8 +94,8 @@ def assert_no_secrets(env, *answers):
 
 
 def test_github_hook_is_created_then_updated_never_duplicated(env):
-    register(env, "user-api", "https://github.com/acme/user-api.git", GH_TOKEN)
-    api_url = {"api_url": env["stub"].url}
+    register(env, "user-api", gh(env), GH_TOKEN)
+    api_url = {"provider": "github", "api_url": env["stub"].url}
     status, first = install(env, "user-api", api_url)
     assert status == 201, first
     assert first["ok"] and first["action"] == "created" and first["provider"] == "github"
@@ -118,15 +127,15 @@ def test_github_hook_is_created_then_updated_never_duplicated(env):
 
 
 def test_github_token_without_the_hook_scope_is_explained(env):
-    register(env, "weak", "https://github.com/acme/user-api.git", GH_WEAK)
-    status, answer = install(env, "weak", {"api_url": env["stub"].url})
+    register(env, "weak", gh(env), GH_WEAK)
+    status, answer = install(env, "weak", {"provider": "github", "api_url": env["stub"].url})
     assert status == 422, answer
     assert answer["ok"] is False
     assert "admin:repo_hook" in answer["error"]
     assert "the token has the scopes: repo" in answer["error"]
     assert env["stub"].state()["github"] == {}
-    register(env, "bad", "https://github.com/acme/user-api.git", "ghp_UNIQUEnotatoken")
-    status, answer = install(env, "bad", {"api_url": env["stub"].url})
+    register(env, "bad", gh(env), "ghp_UNIQUEnotatoken")
+    status, answer = install(env, "bad", {"provider": "github", "api_url": env["stub"].url})
     assert status == 422
     assert answer["error"].startswith("GitHub rejected the service's token (Bad credentials)")
     assert "ghp_UNIQUEnotatoken" not in json.dumps(answer)
@@ -134,9 +143,9 @@ def test_github_token_without_the_hook_scope_is_explained(env):
 
 
 def test_gitlab_hook_filters_the_branch_and_carries_the_secret(env):
-    register(env, "gl-api", "https://gitlab.example.com/platform/backend/user-api.git", GL_TOKEN,
+    register(env, "gl-api", gl(env, "platform/backend/user-api"), GL_TOKEN,
              build_tags=True)
-    status, answer = install(env, "gl-api", {"api_url": env["stub"].url + "/api/v4"})
+    status, answer = install(env, "gl-api", {"provider": "gitlab"})
     assert status == 201, answer
     assert answer["provider"] == "gitlab" and answer["project"] == "platform/backend/user-api"
     hooks = env["stub"].state()["gitlab"]["platform/backend/user-api"]
@@ -150,19 +159,19 @@ def test_gitlab_hook_filters_the_branch_and_carries_the_secret(env):
     # The project path is one URL-encoded segment; the token is in PRIVATE-TOKEN.
     paths = [r["path"] for r in env["stub"].state()["requests"]]
     assert any("/projects/platform%2Fbackend%2Fuser-api/hooks" in p for p in paths), paths
-    status, again = install(env, "gl-api", {"api_url": env["stub"].url + "/api/v4"})
+    status, again = install(env, "gl-api", {"provider": "gitlab"})
     assert status == 200 and again["action"] == "updated"
     assert len(env["stub"].state()["gitlab"]["platform/backend/user-api"]) == 1
     assert_no_secrets(env, answer, again)
 
 
 def test_gitlab_scope_role_and_missing_project_messages(env):
-    register(env, "ro", "https://gitlab.example.com/platform/backend/user-api.git", GL_READONLY)
-    status, answer = install(env, "ro", {"api_url": env["stub"].url + "/api/v4"})
+    register(env, "ro", gl(env, "platform/backend/user-api"), GL_READONLY)
+    status, answer = install(env, "ro", {"provider": "gitlab"})
     assert status == 422
     assert "the token needs the api scope" in answer["error"]
-    register(env, "gone", "https://gitlab.example.com/platform/gone.git", GL_TOKEN)
-    status, answer = install(env, "gone", {"api_url": env["stub"].url + "/api/v4"})
+    register(env, "gone", gl(env, "platform/gone"), GL_TOKEN)
+    status, answer = install(env, "gone", {"provider": "gitlab"})
     assert status == 422
     assert answer["error"].startswith("GitLab project platform/gone was not found")
     assert_no_secrets(env, answer)
@@ -186,9 +195,9 @@ def test_what_to_give_when_kiwi_cannot_tell_the_forge_or_has_no_token(env):
 
 
 def test_an_unreachable_forge_is_a_502_naming_it(env):
-    register(env, "user-api", "https://github.com/acme/user-api.git", GH_TOKEN)
     closed = f"http://127.0.0.1:{free_port()}"
-    status, answer = install(env, "user-api", {"api_url": closed})
+    register(env, "user-api", closed + "/acme/user-api.git", GH_TOKEN)
+    status, answer = install(env, "user-api", {"provider": "github", "api_url": closed})
     assert status == 502, answer
     assert answer["error"].startswith("cannot reach GitHub's API at " + closed)
     assert_no_secrets(env, answer)
@@ -201,11 +210,11 @@ def test_a_loopback_public_url_is_installed_with_a_warning(env):
     try:
         admin = kiwi.admin_token()
         status, _ = kiwi.api("POST", "/services", {
-            "name": "local-api", "git_url": "https://github.com/acme/user-api.git",
+            "name": "local-api", "git_url": gh(env),
             "branch": "main", "token": GH_TOKEN}, admin)
         assert status == 201
         status, answer = kiwi.api("POST", "/services/local-api/webhook/install",
-                                  {"api_url": env["stub"].url}, admin)
+                                  {"provider": "github", "api_url": env["stub"].url}, admin)
         assert status == 201, answer
         assert "cannot reach" in answer["warning"]
         hook = env["stub"].state()["github"]["acme/user-api"][0]
@@ -213,3 +222,22 @@ def test_a_loopback_public_url_is_installed_with_a_warning(env):
         assert hook["config"]["url"] == "http://127.0.0.1:8080/hooks/github/local-api"
     finally:
         kiwi.stop()
+
+
+def test_the_token_goes_only_to_the_git_hosts_api(env):
+    """An admin cannot have the service's token sent to an API of their choosing."""
+    register(env, "user-api", "https://github.com/acme/user-api.git", GH_TOKEN)
+    register(env, "gl-api", gl(env, "platform/backend/user-api"), GL_TOKEN)
+    elsewhere = f"http://localhost:{env['stub'].port}"  # the stub, under another host name
+    for name, body in (("user-api", {"api_url": env["stub"].url}),
+                       ("user-api", {"provider": "github", "api_url": "https://evil.example"}),
+                       ("gl-api", {"provider": "gitlab", "api_url": elsewhere + "/api/v4"})):
+        status, answer = install(env, name, body)
+        assert status == 422 and answer["field"] == "api_url", answer
+        assert "the service's token is sent there" in answer["error"], answer
+    assert env["stub"].state()["requests"] == []
+    # The git host's own API is accepted (derived when api_url is left out).
+    status, answer = install(env, "gl-api", {"provider": "gitlab",
+                                             "api_url": env["stub"].url + "/api/v4"})
+    assert status == 201, answer
+    assert_no_secrets(env, answer)

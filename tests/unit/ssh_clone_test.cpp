@@ -76,9 +76,9 @@ std::size_t occurrences(const test::ssh_server& server, const std::string& text)
   }
 }
 
-int ls_credentials(git_credential** out, const char*, const char* user, unsigned int allowed,
+int ls_credentials(git_credential** out, const char* url, const char* user, unsigned int allowed,
                    void* payload) {
-  return static_cast<git::remote_auth*>(payload)->credentials(out, user, allowed);
+  return static_cast<git::remote_auth*>(payload)->credentials(out, url, user, allowed);
 }
 
 int ls_certificate(git_cert* cert, int valid, const char* host, void* payload) {
