@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdint>
+#include <cstdio>
 #include <fstream>
 #include <iterator>
 #include <set>
@@ -51,6 +53,22 @@ auto parse_listed(const json& list, const char* what, Parse parse, const parse_c
     }
   }
   return out;
+}
+
+// An IPv4 CIDR in a private range whose host bits are zero: the bridge's gateway is its
+// first address, builds get the rest.
+bool is_build_subnet(const std::string& cidr) {
+  unsigned a = 0, b = 0, c = 0, d = 0, prefix = 0;
+  char tail = 0;
+  if (std::sscanf(cidr.c_str(), "%3u.%3u.%3u.%3u/%2u%c", &a, &b, &c, &d, &prefix, &tail) != 5 ||
+      a > 255 || b > 255 || c > 255 || d > 255 || prefix < 16 || prefix > 28 ||
+      cidr.find_first_not_of("0123456789./") != std::string::npos) {
+    return false;
+  }
+  const std::uint32_t address = (a << 24) | (b << 16) | (c << 8) | d;
+  const std::uint32_t host_bits = (std::uint32_t{1} << (32 - prefix)) - 1;
+  const bool is_private = a == 10 || (a == 172 && (b & 0xf0) == 16) || (a == 192 && b == 168);
+  return is_private && (address & host_bits) == 0;
 }
 
 // build.wizard_images: {"node": "node:20.18-bookworm-slim@sha256:...", ...}; each key given
@@ -369,9 +387,20 @@ kiwi_config parse_config_fields(std::string_view json_text, const std::filesyste
     if (!b->is_object()) {
       fail("build", "must be an object");
     }
-    reject_unknown(*b, "build", {"wizard_images"});
+    reject_unknown(*b, "build", {"wizard_images", "network", "subnet"});
     if (const json* images = member(*b, "wizard_images")) {
       parse_wizard_images(*images, c.build.wizard_images);
+    }
+    c.build.network = get_string(*b, "network", "build.network", false, "isolated");
+    if (c.build.network != "isolated" && c.build.network != "none" &&
+        c.build.network != "host") {
+      fail("build.network", "must be isolated (the default), none, or host (RUN steps then "
+                            "reach every service of the worker's machine; docs/security.md)");
+    }
+    c.build.subnet = get_string(*b, "subnet", "build.subnet", false, c.build.subnet);
+    if (!is_build_subnet(c.build.subnet)) {
+      fail("build.subnet", "must be a private IPv4 subnet from /16 to /28 with its network "
+                           "address, e.g. 10.231.0.0/24");
     }
   }
 

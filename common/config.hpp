@@ -64,6 +64,11 @@ struct queue_config {
 // The build stage (docs/build.md), shared by kiwi-worker and kiwid's Dockerfile preview.
 struct build_config {
   kiwi::wizard_images wizard_images;  // the wizard's base images; each key may be overridden
+  // What RUN steps of local (buildah) builds may reach (docs/security.md): "isolated" (their
+  // own network namespace on Kiwi's bridge, outbound only; the host's own addresses dropped),
+  // "none" (no network at all) or "host" (the worker's network: an explicit, unsafe opt-in).
+  std::string network = "isolated";
+  std::string subnet = "10.231.0.0/24";  // isolated: the IPv4 subnet of Kiwi's build bridge
 };
 
 // Where git connections may go (clone, fetch, connection test, preview): docs/security.md.

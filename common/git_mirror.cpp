@@ -9,6 +9,7 @@
 #include <system_error>
 #include <thread>
 
+#include "common/data_dir.hpp"
 #include "common/child_process.hpp"
 
 namespace kiwi::git {
@@ -103,10 +104,10 @@ int on_certificate(git_cert* cert, int valid, const char* host, void* payload) {
 mirror_lock::mirror_lock(const fs::path& mirror_dir) {
   const fs::path dir = mirror_dir.has_filename() ? mirror_dir : mirror_dir.parent_path();
   if (dir.has_parent_path()) {
-    fs::create_directories(dir.parent_path());
+    make_private_directory(dir.parent_path());  // mirrors/ or preview-mirrors/
   }
   const std::string path = dir.string() + ".lock";
-  fd_ = ::open(path.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0644);
+  fd_ = ::open(path.c_str(), O_CREAT | O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd_ < 0) {
     throw std::system_error(errno, std::generic_category(), "cannot open " + path);
   }

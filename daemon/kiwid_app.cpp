@@ -14,6 +14,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <spdlog/spdlog.h>
 
+#include "common/data_dir.hpp"
 #include "common/api_auth.hpp"
 #include "common/secret_box.hpp"
 #include "common/service_notify.hpp"
@@ -112,10 +113,8 @@ int kiwid_app::run() {
                            ":" + std::to_string(port);
     }
   }
-  std::filesystem::create_directories(config_.data_dir);
-  {
-    std::ofstream(config_.data_dir / "kiwid.port") << port << "\n";
-  }
+  make_private_directory(config_.data_dir);
+  write_private_file(config_.data_dir / "kiwid.port", std::to_string(port) + "\n");
   for (auto& t : threads) {
     t.redis.start();
     asio::co_spawn(t.io, run_listener(*t.acceptor, limits, config_.http.max_connections, t.router,

@@ -1,9 +1,16 @@
 #include "worker/build_stage.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <iterator>
 #include <system_error>
+#include <tuple>
 
 #include "common/dockerfile.hpp"
 #include "common/image_reference.hpp"
@@ -32,12 +39,95 @@ std::string dockerfile_failure(const dockerfile_error& e) {
   return "Dockerfile not found or not usable (" + e.field + "): " + e.message;
 }
 
-bool write_file(const std::filesystem::path& path, const std::string& text) {
-  std::error_code ec;
-  std::filesystem::create_directories(path.parent_path(), ec);
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << text;
-  return static_cast<bool>(out.flush());
+// Closes a descriptor when it leaves scope.
+struct fd_guard {
+  int fd = -1;
+  ~fd_guard() {
+    if (fd >= 0) {
+      ::close(fd);
+    }
+  }
+};
+
+enum class write_mode { replace, keep_existing };
+
+// Writes a generated file at `relative` inside the checkout without following any symbolic link
+// on the way: every directory is opened with O_NOFOLLOW from the checkout's root, and the file
+// itself too, so a link committed to the repository cannot make the worker write outside it.
+// Missing directories are made. keep_existing leaves a regular file already there alone. Empty
+// on success, else the failure (kind permanent when the repository has a link in the way).
+std::optional<build_stage_failure> write_in_checkout(const std::filesystem::path& root,
+                                                     std::string_view relative,
+                                                     const std::string& text, write_mode mode,
+                                                     std::string_view what) {
+  auto linked = [&](std::string_view at) {
+    return fail("The repository's " + std::string(at) + " is a symbolic link, and Kiwi follows "
+                "no link when it writes the wizard's " + std::string(what) +
+                " into the checkout: remove the link, or commit a Dockerfile and set the "
+                "service's dockerfile mode to auto or path");
+  };
+  auto io_error = [&](int err) {
+    return fail("cannot write the generated " + std::string(what) + " into the workspace (" +
+                    std::string(relative) + ": " + std::strerror(err) + ")",
+                failure_kind::transient);
+  };
+  fd_guard dir;
+  dir.fd = ::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir.fd < 0) {
+    return io_error(errno);
+  }
+  const std::filesystem::path path(relative);
+  const std::string name = path.filename().string();
+  std::string walked;
+  for (const auto& part : path.parent_path()) {
+    walked += part.string() + "/";
+    if (::mkdirat(dir.fd, part.c_str(), 0755) != 0 && errno != EEXIST) {
+      return io_error(errno);
+    }
+    fd_guard next;
+    next.fd = ::openat(dir.fd, part.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (next.fd < 0) {
+      const int err = errno;
+      struct stat st {};
+      if (::fstatat(dir.fd, part.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode)) {
+        return linked(walked.substr(0, walked.size() - 1));
+      }
+      return io_error(err);
+    }
+    std::swap(dir.fd, next.fd);
+  }
+  struct stat st {};
+  if (::fstatat(dir.fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
+    if (S_ISLNK(st.st_mode)) {
+      return linked(relative);
+    }
+    if (mode == write_mode::keep_existing) {
+      return std::nullopt;
+    }
+    if (!S_ISREG(st.st_mode)) {
+      return fail("The repository's " + std::string(relative) + " is not a regular file; Kiwi "
+                  "writes the wizard's " + std::string(what) + " there: remove it");
+    }
+  }
+  // O_NOFOLLOW also holds if a link appeared since the check; O_NONBLOCK: never wait on a FIFO.
+  fd_guard file;
+  file.fd = ::openat(dir.fd, name.c_str(),
+                     O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0644);
+  if (file.fd < 0) {
+    return errno == ELOOP ? linked(relative) : io_error(errno);
+  }
+  std::size_t done = 0;
+  while (done < text.size()) {
+    const ssize_t n = ::write(file.fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n <= 0) {
+      return io_error(errno);
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  return std::nullopt;
 }
 
 // The service's own secrets, masked in everything the build shows: a RUN step that echoes a
@@ -164,16 +254,15 @@ build_stage_outcome run_build_stage(const build_stage_request& request) {
     const auto& out = std::get<wizard_output>(generated);
     result.dockerfile_path = std::string(generated_dockerfile);
     result.generated_by = out.summary;
-    if (!write_file(request.workspace / generated_dockerfile, out.dockerfile)) {
-      return fail("cannot write the generated Dockerfile into the workspace",
-                  failure_kind::transient);
-    }
-    // The repository's own .dockerignore wins; the generated one only fills a gap.
-    const auto ignore = request.workspace / ".dockerignore";
-    std::error_code ec;
-    if (!std::filesystem::exists(ignore, ec) && !write_file(ignore, out.dockerignore)) {
-      return fail("cannot write the generated .dockerignore into the workspace",
-                  failure_kind::transient);
+    // The repository's own .dockerignore (a regular file) wins; the generated one only fills
+    // a gap.
+    for (auto [path, text, mode, what] :
+         {std::tuple{generated_dockerfile, &out.dockerfile, write_mode::replace, "Dockerfile"},
+          std::tuple{std::string_view(".dockerignore"), &out.dockerignore,
+                     write_mode::keep_existing, ".dockerignore"}}) {
+      if (auto f = write_in_checkout(request.workspace, path, *text, mode, what)) {
+        return *f;
+      }
     }
     say("Dockerfile generated by the wizard: " + out.summary);
     wizard_dockerfile = out.dockerfile;
@@ -237,6 +326,11 @@ build_stage_outcome run_build_stage(const build_stage_request& request) {
     build.registry = credentials_of(*request.registry);
   }
   build.storage = request.storage;
+  build.network = request.network;
+  if (request.network.mode == "host") {
+    say("warning: build.network is \"host\": this build's RUN steps share the worker's network "
+        "and can reach every service on its machine");
+  }
   build.temp_root = request.temp_root;
   build.secrets = service_secrets(service);
   build.deadline = request.deadline;

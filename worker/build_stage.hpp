@@ -34,6 +34,7 @@ struct build_stage_request {
   std::optional<std::uint64_t> build_number;
   std::chrono::system_clock::time_point started;  // ${TIMESTAMP}
   buildah_storage storage;
+  build_network network;            // what RUN steps may reach (build.network)
   std::filesystem::path temp_root;  // private credential directories are made here
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
   const std::atomic<bool>* cancel = nullptr;

@@ -263,8 +263,10 @@ image_build_outcome build_and_push(const buildah_build_request& request) {
   // Build.
   std::vector<std::string> argv = buildah_argv(storage);
   const fs::path iid_file = dir.path() / "image-id";
-  for (std::string_view a :
-       {"bud", "--isolation", "chroot", "--layers", "--force-rm", "--format", "docker"}) {
+  argv.emplace_back("bud");
+  const std::vector<std::string> isolation = build_isolation_args(request.network);
+  argv.insert(argv.end(), isolation.begin(), isolation.end());
+  for (std::string_view a : {"--layers", "--force-rm", "--format", "docker"}) {
     argv.emplace_back(a);
   }
   argv.insert(argv.end(), {"--authfile", auth_file.string(), "--iidfile", iid_file.string(),

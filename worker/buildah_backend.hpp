@@ -1,6 +1,7 @@
 #pragma once
 // The image build backend for a single machine: buildah builds the Dockerfile without a daemon
-// (chroot isolation, layer cache in a local storage) and pushes the image with its own
+// (RUN steps under runc in their own namespaces, see build_network.hpp; layer cache in a local
+// storage) and pushes the image with its own
 // credentials file. Blocking: run it on the worker's blocking pool. docs/build-backends.md has
 // the command lines and the failure messages.
 //
@@ -22,6 +23,7 @@
 #include <vector>
 
 #include "common/image_build.hpp"
+#include "worker/build_network.hpp"
 
 namespace kiwi {
 
@@ -44,6 +46,7 @@ struct buildah_build_request {
   std::vector<std::pair<std::string, std::string>> build_args;  // visible in `ps`: no secrets
   std::optional<registry_credentials> registry;  // nullopt: build only, nothing is pushed
   buildah_storage storage;
+  build_network network;  // what RUN steps may reach; the default: no network at all
   std::filesystem::path temp_root;   // where the private credentials directory is made;
                                      // empty: the system temp dir
   std::vector<std::string> secrets;  // more values to mask in output (tokens, secret args)

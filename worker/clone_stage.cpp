@@ -134,6 +134,26 @@ void fetch(git_repository* repo, const clone_request& request) {
   git::fetch_mirror(repo, settings);
 }
 
+// git's modes for what libgit2 wrote under the process's umask (UMask=0077 under systemd): the
+// build context's modes become the image's, and a 0600 file is unreadable to an image's
+// non-root user. Links are left alone; the workspace itself sits in the private workspaces/.
+void normalise_modes(const fs::path& workspace) {
+  constexpr auto file_mode = fs::perms::owner_read | fs::perms::owner_write |
+                             fs::perms::group_read | fs::perms::others_read;  // 0644
+  constexpr auto exec_bits =
+      fs::perms::owner_exec | fs::perms::group_exec | fs::perms::others_exec;
+  fs::permissions(workspace, file_mode | exec_bits);
+  for (const auto& entry : fs::recursive_directory_iterator(workspace)) {
+    const fs::file_status st = entry.symlink_status();
+    if (fs::is_directory(st)) {
+      fs::permissions(entry.path(), file_mode | exec_bits);
+    } else if (fs::is_regular_file(st)) {
+      const bool executable = (st.permissions() & fs::perms::owner_exec) != fs::perms::none;
+      fs::permissions(entry.path(), executable ? file_mode | exec_bits : file_mode);
+    }
+  }
+}
+
 // Writes the commit's tree into the workspace; no .git there, the mirror keeps the history.
 void check_out(git_repository* repo, const git_oid& id, const fs::path& workspace,
                clone_result& result) {
@@ -160,6 +180,7 @@ void check_out(git_repository* repo, const git_oid& id, const fs::path& workspac
     }
   };
   git::check(git_checkout_tree(repo, reinterpret_cast<const git_object*>(tree.get()), &opts));
+  normalise_modes(workspace);
 
   char hex[GIT_OID_HEXSZ + 1] = {};
   git_oid_tostr(hex, sizeof(hex), git_tree_id(tree.get()));

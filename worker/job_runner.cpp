@@ -114,12 +114,14 @@ asio::awaitable<void> pause(std::chrono::milliseconds d) {
 }  // namespace
 
 job_runner::job_runner(const kiwi_config& config, job_queue& queue, resource_store& store,
-                       asio::thread_pool& blocking, std::string worker_name)
+                       asio::thread_pool& blocking, std::string worker_name,
+                       build_network network)
     : config_(config),
       queue_(queue),
       store_(store),
       blocking_(blocking),
-      worker_name_(std::move(worker_name)) {}
+      worker_name_(std::move(worker_name)),
+      network_(std::move(network)) {}
 
 asio::awaitable<bool> job_runner::record(const claimed_job& job, const build_event& event,
                                          const field_list& fields) {
@@ -531,6 +533,7 @@ asio::awaitable<void> job_runner::run_build(const claimed_job& job, const build_
   request.started = std::chrono::system_clock::now();
   request.storage.root = config_.data_dir / "buildah";
   request.storage.driver = config_.worker.storage_driver;
+  request.network = network_;
   request.temp_root = config_.data_dir / "tmp";
   request.deadline = std::chrono::steady_clock::now() + config_.worker.build_timeout;
   request.cancel = &control.stop;

@@ -18,6 +18,7 @@
 #include "common/config.hpp"
 #include "common/job_queue.hpp"
 #include "common/resource_store.hpp"
+#include "worker/build_network.hpp"
 
 namespace kiwi {
 
@@ -46,8 +47,9 @@ struct job_control {
 class job_runner {
  public:
   // store: services registered through the API (those not in the config file).
+  // network: prepared at worker start (prepare_build_network).
   job_runner(const kiwi_config& config, job_queue& queue, resource_store& store,
-             boost::asio::thread_pool& blocking, std::string worker_name);
+             boost::asio::thread_pool& blocking, std::string worker_name, build_network network);
 
   // Never throws: every failure becomes stage.failed/build.failed events.
   boost::asio::awaitable<void> run(claimed_job job, job_control& control);
@@ -88,6 +90,7 @@ class job_runner {
   resource_store& store_;
   boost::asio::thread_pool& blocking_;
   std::string worker_name_;
+  build_network network_;  // what every local build's RUN steps may reach
   std::atomic<bool> give_up_{false};
 };
 

@@ -15,6 +15,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
+#include "common/data_dir.hpp"
 #include "common/job_queue.hpp"
 #include "common/redis_client.hpp"
 #include "common/secret_box.hpp"
@@ -47,7 +48,7 @@ struct running_build {
 // The claim loop, heartbeats and bookkeeping; everything runs on the one I/O thread.
 struct consumer {
   consumer(asio::io_context& io, const kiwi_config& config, asio::thread_pool& blocking,
-           std::string name, const secret_box* box)
+           std::string name, const secret_box* box, build_network network)
       : config(config),
         name(std::move(name)),
         reader(io.get_executor(), config.redis, "claim"),
@@ -55,7 +56,7 @@ struct consumer {
         reader_queue(reader, config.redis_timeout),
         writer_queue(writer, config.redis_timeout),
         store(writer, box, config.redis_timeout),
-        runner(config, writer_queue, store, blocking, this->name),
+        runner(config, writer_queue, store, blocking, this->name, std::move(network)),
         slot_freed(io),
         beat(io) {}
 
@@ -237,8 +238,13 @@ std::string worker_app::default_consumer_name() {
 }
 
 int worker_app::run() {
-  std::filesystem::create_directories(config_.data_dir / "mirrors");
-  std::filesystem::create_directories(config_.data_dir / "workspaces");
+  // Private (0700) whatever the umask: clones, workspaces and image layers of private code.
+  make_private_directory(config_.data_dir);
+  for (const char* dir : {"mirrors", "workspaces", "buildah", "tmp"}) {
+    make_private_directory(config_.data_dir / dir);
+  }
+  // Before any claim: a worker that cannot isolate builds as configured takes none.
+  build_network network = prepare_build_network(config_.build, config_.data_dir / "buildah");
   asio::io_context io(1);
   asio::thread_pool blocking(config_.worker.blocking_threads);
   // The key that opens secrets of services registered through the API (the same file as kiwid's).
@@ -248,7 +254,8 @@ int worker_app::run() {
   } catch (const secret_key_error& e) {
     spdlog::warn("{}; builds of services registered through the API will fail", e.what());
   }
-  consumer c(io, config_, blocking, default_consumer_name(), box ? &*box : nullptr);
+  consumer c(io, config_, blocking, default_consumer_name(), box ? &*box : nullptr,
+             std::move(network));
   c.reader.start();
   c.writer.start();
   asio::co_spawn(io, c.claim_loop(), asio::detached);

@@ -16,7 +16,7 @@ import urllib.request
 
 import pytest
 
-from kiwi_harness import (FIXTURES, EventListener, GitRepo, Kiwi, RedisServer, free_port,
+from kiwi_harness import (BIN_DIR, FIXTURES, EventListener, GitRepo, Kiwi, RedisServer, free_port,
                           github_push_payload, kiwictl, rmtree, tempdir, wait_until, _port_open)
 
 SECRET = "UNIQUE-build-webhook-secret-7d1e"
@@ -311,3 +311,122 @@ def test_the_wizard_builds_from_the_configured_base_images(env):
     assert f"FROM {BASE} AS deps" in text, text
     assert "node:20" not in text, text  # the default image is not used
     assert "yarn" in final["message"], final["message"]
+
+
+PROBE_STEP = r"""RUN echo "pid 1: $(tr '\0' ' ' < /proc/1/cmdline)"; \
+    echo "eth0: $(ip -4 -o addr show dev eth0 2>&1)"; \
+    if printf 'GET /healthz HTTP/1.0\r\n\r\n' | timeout 5 nc -w 3 127.0.0.1 {kiwid} 2>&1; \
+    then echo "probe kiwid-tcp: reached"; else echo "probe kiwid-tcp: failed"; fi; \
+    if printf 'PING\r\n' | timeout 5 nc -w 3 127.0.0.1 {redis} 2>&1; \
+    then echo "probe redis-tcp: reached"; else echo "probe redis-tcp: failed"; fi; \
+    if [ -e {sock} ]; then echo "probe redis-socket: reached"; \
+    else echo "probe redis-socket: failed"; fi
+"""
+
+
+def test_run_steps_cannot_reach_the_hosts_services(env):
+    """build.network "isolated" (the default): a RUN step that tries kiwid's and Redis's TCP
+    ports on 127.0.0.1 and Redis's unix socket reaches none of them, and the build succeeds.
+    It runs in its own PID namespace, on Kiwi's bridge, whose traffic to the host
+    the installed firewall rules drop (checked on the rules: tests probe only 127.0.0.1)."""
+    # The test's Redis also listens on a 127.0.0.1 TCP port for the probe.
+    redis_port = free_port()
+    client = env["redis"].client()
+    client.config_set("bind", "127.0.0.1")
+    client.config_set("port", str(redis_port))
+    assert client.config_get("port")["port"] == str(redis_port)
+    kiwi = start_kiwi(env)  # no build.network: the default
+    events = EventListener(env["redis"].client(), "kiwi:events:shop")
+    dockerfile = f"FROM {BASE}\n" + PROBE_STEP.format(kiwid=kiwi.port, redis=redis_port,
+                                                      sock=env["redis"].sock)
+    _, build_id = push(env, kiwi, {"Dockerfile": dockerfile}, "probe the host")
+    final = events.until(done(build_id), timeout=240)
+    status, _, text = kiwi.request("GET", f"/api/v1/builds/{build_id}/logs",
+                                   headers={"Authorization": "Bearer " + kiwi.admin_token()})
+    text = text.decode()
+    assert final["type"] == "build.succeeded", text
+    lines = text.splitlines()  # (the step's own text, echoed by buildah, names both outcomes)
+    for probe in ("kiwid-tcp", "redis-tcp", "redis-socket"):
+        assert f"[build] probe {probe}: failed" in lines, text
+        assert f"[build] probe {probe}: reached" not in lines, text
+    assert "+PONG" not in text and "HTTP/1.1 200" not in text, text
+    # Its own PID namespace (pid 1 is the RUN step's shell, not the host's init), an address on
+    # Kiwi's build subnet.
+    assert re.search(r"pid 1: /bin/sh -c ", text), text
+    assert re.search(r"eth0: .*inet 10\.231\.0\.\d+/24", text), text
+
+    # Kiwi's network definition and the firewall rules the worker installed at start.
+    with open(os.path.join(env["data_dir"], "buildah", "cni", "kiwi-build.conflist")) as f:
+        conflist = json.load(f)
+    bridge = conflist["plugins"][0]
+    assert conflist["name"] == "kiwi-build" and bridge["bridge"] == "kiwi-build0"
+    assert bridge["ipMasq"] is True  # outbound through NAT for dependency downloads
+    assert bridge["ipam"]["ranges"] == [[{"subnet": "10.231.0.0/24"}]]
+    comment = '"kiwi: build containers may not reach the host"'
+    v4 = subprocess.run(["iptables", "-w", "10", "-S"], capture_output=True, text=True,
+                        check=True).stdout.splitlines()
+    v6 = subprocess.run(["ip6tables", "-w", "10", "-S"], capture_output=True, text=True,
+                        check=True).stdout.splitlines()
+    drop_input = f"-A INPUT -i kiwi-build0 -m comment --comment {comment} -j DROP"
+    assert drop_input in v4 and drop_input in v6, (v4, v6)
+    assert (f"-A FORWARD -d 169.254.0.0/16 -i kiwi-build0 -m comment --comment {comment} "
+            "-j DROP") in v4, v4
+    # First in INPUT, before any ACCEPT rule of the host's own.
+    assert [r for r in v4 if r.startswith("-A INPUT")][0] == drop_input, v4
+
+    # data_dir is private whatever the umask (this test runs with its own, usually 022):
+    # every directory Kiwi keeps there 0700, its files 0600; the checkout keeps git's 0644,
+    # which the image's files get.
+    data = env["data_dir"]
+    def mode(path):
+        return oct(os.lstat(path).st_mode & 0o777)
+    entries = sorted(os.listdir(data))
+    assert {"mirrors", "workspaces", "buildah", "tmp", "kiwid.port"} <= set(entries), entries
+    assert mode(data) == "0o700"
+    for name in entries:
+        path = os.path.join(data, name)
+        want = "0o700" if os.path.isdir(path) else "0o600"
+        assert mode(path) == want, (name, mode(path))
+    for path in [os.path.join(data, "buildah", "cni"),
+                 os.path.join(data, "buildah", "cni", "kiwi-build.conflist"),
+                 os.path.join(data, "mirrors", "shop.git.lock")]:
+        assert mode(path) == ("0o700" if os.path.isdir(path) else "0o600"), (path, mode(path))
+    assert mode(os.path.join(data, "workspaces", build_id, "Dockerfile")) == "0o644"
+
+
+def test_host_network_is_an_opt_in_with_a_warning(env):
+    """build.network "host": the worker says at start, and each build's log says, that RUN
+    steps reach every service of the machine."""
+    env["kiwi"] = Kiwi(env["root"], env["redis"].url, [dict(
+        name="shop", git_url=env["repo"].file_url, branch="main", webhook_secret=SECRET,
+        dockerfile={"mode": "auto"})], workers=1, extra={"build": {"network": "host"}}).start()
+    kiwi = env["kiwi"]
+    wait_until(lambda: 'build.network is "host"' in kiwi.workers[0].output(),
+               what="the worker's warning")
+    events = EventListener(env["redis"].client(), "kiwi:events:shop")
+    _, build_id = push(env, kiwi, {"Dockerfile": f"FROM {BASE}\nRUN true\n"}, "host network")
+    final = events.until(done(build_id), timeout=240)
+    assert final["type"] == "build.succeeded", final
+    status, _, text = kiwi.request("GET", f"/api/v1/builds/{build_id}/logs",
+                                   headers={"Authorization": "Bearer " + kiwi.admin_token()})
+    assert 'warning: build.network is "host"' in text.decode()
+
+
+def test_a_worker_that_cannot_isolate_builds_refuses_to_start(env):
+    """Isolated builds need root (Kiwi's bridge and firewall rules): a worker without it stops
+    at start with what to do, instead of building on the host's network."""
+    root = tempfile.mkdtemp(prefix="kiwi-unprivileged-", dir=env["root"])
+    os.chmod(env["root"], 0o755)
+    os.chmod(root, 0o777)
+    config = os.path.join(root, "kiwi.json")
+    with open(config, "w") as f:
+        json.dump({"redis": env["redis"].url, "data_dir": os.path.join(root, "data"),
+                   "services": []}, f)
+    os.chmod(config, 0o644)
+    res = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                          os.path.join(BIN_DIR, "kiwi-worker"),
+                          "--config", config], capture_output=True, text=True, timeout=30)
+    assert res.returncode == 1, res
+    assert ('build.network "isolated" cannot be provided: the worker does not run as root'
+            in res.stderr), res.stderr
+    assert 'set build.network to "none"' in res.stderr

@@ -82,23 +82,33 @@ def test_unit_has_the_required_settings(source):
     expected = {
         "Type": "notify", "NotifyAccess": "main",
         "ExecStart": f"/usr/local/bin/{binary} --config /etc/kiwi/kiwi.json --log-format json",
-        "WatchdogSec": "30", "Restart": "on-failure", "RestartSec": "2", "User": "kiwi",
-        "Group": "kiwi", "StateDirectory": "kiwi", "NoNewPrivileges": "yes",
-        "ProtectSystem": "strict", "ReadWritePaths": "/var/lib/kiwi", "PrivateTmp": "yes",
-        "ProtectHome": "yes", "ProtectKernelTunables": "yes", "ProtectKernelModules": "yes",
-        "ProtectKernelLogs": "yes", "ProtectControlGroups": "yes", "RestrictSUIDSGID": "yes",
-        "LockPersonality": "yes", "RestrictRealtime": "yes", "SystemCallArchitectures": "native",
-        "LimitNOFILE": "65536",
+        "WatchdogSec": "30", "Restart": "on-failure", "RestartSec": "2",
+        "NoNewPrivileges": "yes", "PrivateTmp": "yes", "ProtectHome": "yes",
+        "ProtectKernelModules": "yes", "ProtectKernelLogs": "yes", "LockPersonality": "yes",
+        "RestrictRealtime": "yes", "SystemCallArchitectures": "native", "LimitNOFILE": "65536",
+        # Nothing Kiwi writes is readable by other users (issue 14).
+        "UMask": "0077",
         "TimeoutStopSec": "30" if binary == "kiwid" else "120",
     }
     if binary == "kiwid":
-        expected.update({"RestrictNamespaces": "yes", "CapabilityBoundingSet": ""})
+        expected.update({
+            "User": "kiwi", "Group": "kiwi", "StateDirectory": "kiwi",
+            "StateDirectoryMode": "0700", "ProtectSystem": "strict",
+            "ReadWritePaths": "/var/lib/kiwi", "ProtectKernelTunables": "yes",
+            "ProtectControlGroups": "yes", "RestrictSUIDSGID": "yes",
+            "RestrictNamespaces": "yes", "CapabilityBoundingSet": ""})
+    else:
+        # Root, for isolated builds (Kiwi's bridge and firewall rules); /usr and /etc read-only.
+        expected.update({"ProtectSystem": "full"})
     for key, value in expected.items():
         assert d.get(key, [None])[-1] == value, f"{source}: {key}={d.get(key)}, want {value!r}"
     if binary == "kiwi-worker":
-        # image builds (buildah) need user namespaces
-        assert "RestrictNamespaces" not in d
-
+        # buildah as root: user namespaces, sysctls (CNI), cgroups (runc), setuid files in
+        # layers; and no StateDirectory= that would chown kiwid's /var/lib/kiwi to root
+        for key in ("RestrictNamespaces", "User", "StateDirectory", "ProtectKernelTunables",
+                    "ProtectControlGroups", "RestrictSUIDSGID"):
+            assert key not in d, f"{source}: {key}={d[key]}"
+        assert "AF_NETLINK" in d["RestrictAddressFamilies"][-1].split()
 
 @pytest.mark.parametrize("source", sorted(UNITS))
 @pytest.mark.parametrize("broken", [("NoNewPrivileges=yes", "NoNewPrivilegez=yes"),

@@ -160,6 +160,31 @@ TEST_CASE("a file:// clone writes the commit's files, and only them, into the wo
   CHECK(progress.lines.back() == "Checked out " + sha.substr(0, 12) + " (3 files)");
 }
 
+// Under UMask=0077 (the units') the checkout still has git's modes, which become the image's
+// files' modes; the mirror's lock file is private.
+TEST_CASE("a checkout under umask 077 keeps git's 0644 and 0755 modes") {
+  test::temp_dir dir("kiwi-clone");
+  test::test_repo repo(dir.path(), "app");
+  repo.commit(first_files, "first");
+  repo.git({"update-index", "--chmod=+x", "run.sh"});
+  repo.git({"commit", "-q", "-m", "executable"});
+  repo.git({"push", "-q", "origin", "HEAD"});
+  const std::string sha = repo.rev_parse("HEAD");
+  auto request = make_request(dir, repo.file_url(), sha, "b1");
+  const mode_t saved = ::umask(077);
+  const auto outcome = run_clone(request);
+  ::umask(saved);
+  success(outcome);
+  auto mode = [](const fs::path& p) {
+    return static_cast<unsigned>(fs::symlink_status(p).permissions());
+  };
+  CHECK(mode(request.workspace / "README.md") == 0644);
+  CHECK(mode(request.workspace / "src") == 0755);
+  CHECK(mode(request.workspace / "src/main.c") == 0644);
+  CHECK(mode(request.workspace / "run.sh") == 0755);
+  CHECK(mode(request.mirror_dir.string() + ".lock") == 0600);
+}
+
 TEST_CASE("the mirror is reused: new pushes are fetched incrementally, known commits not at all") {
   test::temp_dir dir("kiwi-clone");
   test::test_repo repo(dir.path(), "app");

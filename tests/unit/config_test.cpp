@@ -154,6 +154,33 @@ TEST_CASE("queue and scheduling settings: defaults, values and errors") {
             .find("services[user-api].max_concurrent_builds") != std::string::npos);
 }
 
+// build.network: isolated by default; host only when asked for; the subnet checked.
+TEST_CASE("build.network and build.subnet: the isolated default, the choices, the errors") {
+  const std::string head = R"({"redis":"unix:///tmp/r.sock","data_dir":"/tmp/kiwi",)";
+  auto defaults = parse_config(head + R"("services":[]})", base);
+  CHECK(defaults.build.network == "isolated");
+  CHECK(defaults.build.subnet == "10.231.0.0/24");
+  for (const char* mode : {"isolated", "none", "host"}) {
+    auto c = parse_config(head + R"("build":{"network":")" + mode + R"("}})", base);
+    CHECK(c.build.network == mode);
+  }
+  auto c = parse_config(head + R"("build":{"subnet":"192.168.77.0/28"}})", base);
+  CHECK(c.build.subnet == "192.168.77.0/28");
+
+  auto error = [&](const std::string& build) {
+    return error_of(head + R"("build":)" + build + "}");
+  };
+  CHECK(error(R"({"network":"private"})").starts_with(
+      "config key \"build.network\": must be isolated (the default), none, or host"));
+  CHECK(error(R"({"network":true})").starts_with("config key \"build.network\""));
+  for (const char* bad : {"10.231.0.1/24", "8.8.8.0/24", "10.0.0.0/8", "10.231.0.0/30",
+                          "10.231.0.0", "10.231.0.0/24 ", "fd00::/64", "10.256.0.0/16"}) {
+    CAPTURE(bad);
+    CHECK(error(std::string(R"({"subnet":")") + bad + "\"}").starts_with(
+        "config key \"build.subnet\": must be a private IPv4 subnet"));
+  }
+}
+
 TEST_CASE("build.wizard_images overrides the wizard's base images key by key") {
   const std::string head = R"({"redis":"unix:///tmp/r.sock","data_dir":"/tmp/kiwi",)";
   // Absent: the defaults of common/dockerfile.hpp.
