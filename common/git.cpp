@@ -389,7 +389,7 @@ error translate(int code) {
     return error(error_kind::authentication, code, message);
   }
   if (contains(message, "cross host redirect")) {
-    return error(error_kind::other, code, redirect_refused_message({}));
+    return error(error_kind::denied, code, redirect_refused_message({}));
   }
   if (code == GIT_ECERTIFICATE) {
     return error(error_kind::certificate, code, message);
@@ -487,7 +487,7 @@ int remote_auth::credentials(git_credential** out, const char* url,
     return git_credential_username_new(out, from_url ? username_from_url : "git");
   }
   if (url != nullptr && !same_endpoint(url, settings_.url)) {
-    return transfer_scope::give_up(error_kind::other, redirect_refused_message(url));
+    return transfer_scope::give_up(error_kind::denied, redirect_refused_message(url));
   }
   constexpr unsigned int ssh_key_types = GIT_CREDENTIAL_SSH_KEY | GIT_CREDENTIAL_SSH_MEMORY;
   if ((allowed & ssh_key_types) != 0 || !settings_.ssh_key.empty()) {

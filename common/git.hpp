@@ -78,7 +78,8 @@ enum class error_kind {
   certificate,     // TLS certificate not trusted
   cancelled,       // the caller's cancel flag was set
   host_key,        // the ssh server's host key is not in the service's ssh_known_hosts
-  denied,          // git.allowed_hosts / git.denied_hosts refuse the host
+  denied,          // git.allowed_hosts / git.denied_hosts refuse the host, or a redirect
+                   // leads to another host: a setting to fix, never retried
   other
 };
 

@@ -6,6 +6,7 @@
 
 #include <doctest/doctest.h>
 
+#include <optional>
 #include <sstream>
 
 #include "common/git.hpp"
@@ -52,6 +53,7 @@ TEST_CASE("a redirect to another host gets no credentials: connection test") {
   INFO(r.error);
   CHECK_FALSE(r.ok);
   CHECK(r.error.find("redirect") != std::string::npos);
+  CHECK(r.error_kind == "denied");
   CHECK(r.error.find(token) == std::string::npos);
   // The other host never saw an Authorization header (nor any request at all).
   INFO(server.record());
@@ -70,12 +72,16 @@ TEST_CASE("a redirect to another host gets no credentials: clone stage fetch") {
   settings.auth.token = token;
   settings.deadline = std::chrono::steady_clock::now() + 10s;
   std::string message;
+  std::optional<kiwi::git::error_kind> kind;
   try {
     kiwi::git::fetch_mirror(mirror.get(), settings);
   } catch (const kiwi::git::error& e) {
     message = e.detail();
+    kind = e.kind();
   }
   INFO(message);
+  // A refused redirect is a setting to fix (git_url), so the clone stage fails it permanently.
+  CHECK(kind == kiwi::git::error_kind::denied);
   CHECK(message.find("redirect") != std::string::npos);
   CHECK(message.find(token) == std::string::npos);
   INFO(server.record());
