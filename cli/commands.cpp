@@ -1,5 +1,6 @@
 #include "cli/commands.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -40,6 +41,44 @@ std::string env_or(const char* name, std::string_view fallback) {
 
 // --- shared helpers --------------------------------------------------------------------------
 
+namespace {
+
+// A secret given as an argument is visible to every user of the machine (ps, /proc/PID/cmdline)
+// and lands in shell histories: kiwictl takes secrets only from files and the environment.
+void refuse_secret_arguments(const std::vector<std::string>& args,
+                             std::span<const option_spec> own) {
+  const auto own_has = [&](std::string_view name) {
+    return std::any_of(own.begin(), own.end(), [&](const option_spec& o) { return o.name == name; });
+  };
+  for (const std::string& a : args) {
+    if (a == "--") {
+      return;
+    }
+    for (std::string_view secret : {"token", "password", "webhook-secret"}) {
+      const std::string flag = "--" + std::string(secret);
+      if (a != flag && !a.starts_with(flag + "=")) {
+        continue;
+      }
+      const std::string file_flag = flag + "-file";
+      std::string instead;
+      if (own_has(file_flag.substr(2))) {
+        instead = "use " + file_flag + " FILE (a file only you can read)";
+        if (secret == "token" && own_has("git-url")) {
+          instead += ", or the wizard (kiwictl service wizard), which asks for it";
+        }
+      } else {
+        instead = "for the API token use --token-file FILE or the environment variable "
+                  "KIWI_TOKEN (or KIWI_TOKEN_FILE naming a file)";
+      }
+      throw usage_error(flag + " is not accepted: a secret on the command line is visible to "
+                               "every user of this machine (ps) and stays in shell history; " +
+                        instead);
+    }
+  }
+}
+
+}  // namespace
+
 // The subcommand word and what follows it: the first argument that is not a global option
 // (or a global option's value).
 std::pair<std::string, std::vector<std::string>> split_verb(const std::vector<std::string>& args) {
@@ -61,6 +100,7 @@ std::pair<std::string, std::vector<std::string>> split_verb(const std::vector<st
 
 arguments command_env::parse(const std::vector<std::string>& args,
                              std::span<const option_spec> own) {
+  refuse_secret_arguments(args, own);
   std::vector<option_spec> spec(own.begin(), own.end());
   std::vector<std::string> globals_taken;
   for (const auto& g : global_options) {
@@ -188,7 +228,7 @@ namespace {
 json registry_from(const arguments& a) {
   json j = a.has("from-file") ? read_json_file(*a.get("from-file")) : json::object();
   j.erase("source");
-  for (const char* key : {"name", "url", "username", "password"}) {
+  for (const char* key : {"name", "url", "username"}) {
     if (auto v = a.get(key)) {
       j[key] = *v;
     }
@@ -210,7 +250,7 @@ json runtime_from(const arguments& a) {
   json j = a.has("from-file") ? read_json_file(*a.get("from-file")) : json::object();
   j.erase("source");
   for (auto [flag, key] : {std::pair{"name", "name"}, std::pair{"type", "type"},
-                           std::pair{"api-url", "api_url"}, std::pair{"token", "token"},
+                           std::pair{"api-url", "api_url"},
                            std::pair{"namespace", "namespace"}, std::pair{"socket", "socket"},
                            std::pair{"url", "url"}}) {
     if (auto v = a.get(flag)) {
@@ -314,10 +354,10 @@ int simple_resource_command(command_env& env, const std::vector<std::string>& al
   if (verb == "create") {
     arguments a = registry
                       ? env.parse(args, {{"name", true}, {"url", true}, {"username", true},
-                                         {"password", true}, {"password-file", true},
+                                         {"password-file", true},
                                          {"insecure", false}, {"from-file", true}})
                       : env.parse(args, {{"name", true}, {"type", true}, {"api-url", true},
-                                         {"token", true}, {"token-file", true},
+                                         {"token-file", true},
                                          {"ca-file", true}, {"namespace", true},
                                          {"socket", true}, {"url", true},
                                          {"tls-ca-file", true}, {"tls-cert-file", true},

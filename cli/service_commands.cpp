@@ -20,8 +20,8 @@ namespace {
 // The options of register and update.
 constexpr option_spec service_options[] = {
     {"name", true},           {"git-url", true},           {"branch", true},
-    {"token", true},          {"token-file", true},        {"git-username", true},
-    {"ssh-key-file", true},   {"webhook-secret", true},    {"build-tags", false},
+    {"token-file", true},     {"git-username", true},      {"ssh-key-file", true},
+    {"webhook-secret-file", true}, {"build-tags", false},
     {"cancel-superseded", false}, {"max-concurrent-builds", true}, {"dockerfile-mode", true},
     {"dockerfile-path", true}, {"dockerfile-context", true}, {"language", true},
     {"framework", true},      {"registry", true},          {"image", true},
@@ -65,19 +65,18 @@ json service_file(const std::string& path) {
 void apply_service_flags(const arguments& a, json& j) {
   for (auto [flag, key] :
        {std::pair{"name", "name"}, std::pair{"git-url", "git_url"}, std::pair{"branch", "branch"},
-        std::pair{"token", "token"}, std::pair{"git-username", "git_username"},
-        std::pair{"webhook-secret", "webhook_secret"}, std::pair{"registry", "registry"},
+        std::pair{"git-username", "git_username"}, std::pair{"registry", "registry"},
         std::pair{"image", "image"}, std::pair{"tag-rule", "tag_rule"},
         std::pair{"build-runtime", "build_runtime"}}) {
     if (auto v = a.get(flag)) {
       j[key] = *v;
     }
   }
-  if (a.has("token") && a.has("token-file")) {
-    throw usage_error("give --token or --token-file, not both");
-  }
   if (auto f = a.get("token-file")) {
     j["token"] = trim(read_text_file(*f, "token file"));
+  }
+  if (auto f = a.get("webhook-secret-file")) {
+    j["webhook_secret"] = trim(read_text_file(*f, "webhook secret file"));
   }
   if (auto f = a.get("ssh-key-file")) {
     j["ssh_key"] = read_text_file(*f, "SSH key file");

@@ -66,12 +66,11 @@ service options (docs/configuration.md):
   --name NAME                  DNS-1123 label, e.g. user-api
   --git-url URL                https://, http://, ssh://, git:// or file:// clone URL
   --branch BRANCH              the branch whose pushes build
-  --token TOKEN                git personal access token (prefer --token-file or the wizard:
-                               a command line is visible to other users)
-  --token-file FILE            file holding the git token
+  --token-file FILE            file holding the git personal access token (or the wizard;
+                               secrets are never taken as arguments: ps shows them)
   --git-username USER          user sent with the token
   --ssh-key-file FILE          ed25519 private key for an ssh:// URL
-  --webhook-secret SECRET      at least 16 characters; generated when absent
+  --webhook-secret-file FILE   file holding the secret (>= 16 characters); generated when absent
   --build-tags[=false]         whether tag pushes build
   --cancel-superseded[=false]  a newer push supersedes older builds of the ref (default true)
   --max-concurrent-builds N    1-1000
@@ -105,7 +104,7 @@ constexpr std::string_view registry_usage =
     R"(usage:
   kiwictl registry list
   kiwictl registry show NAME
-  kiwictl registry create --name N --url HOST [--username U (--password P | --password-file F)]
+  kiwictl registry create --name N --url HOST [--username U --password-file F]
                           [--insecure]
   kiwictl registry create --from-file registry.json
   kiwictl registry delete NAME
@@ -116,8 +115,8 @@ constexpr std::string_view runtime_usage =
     R"(usage:
   kiwictl runtime list
   kiwictl runtime show NAME
-  kiwictl runtime create --name N --type kubernetes --api-url https://... (--token T |
-                         --token-file F) [--ca-file F] [--namespace NS]
+  kiwictl runtime create --name N --type kubernetes --api-url https://... --token-file F
+                         [--ca-file F] [--namespace NS]
   kiwictl runtime create --name N --type docker (--socket PATH | --url tcp://host:port)
                          [--tls-ca-file F --tls-cert-file F --tls-key-file F]
   kiwictl runtime create --from-file runtime.json

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/json_fields.hpp"
+#include "common/redis_url.hpp"
 
 namespace kiwi {
 namespace {
@@ -109,76 +110,6 @@ void parse_wizard_images(const json& images, wizard_images& out) {
 
 }  // namespace
 
-std::string redis_endpoint::describe() const {
-  if (!unix_path.empty()) {
-    return "unix://" + unix_path;
-  }
-  return "redis://" + host + ":" + std::to_string(port) + "/" + std::to_string(db);
-}
-
-namespace {
-redis_endpoint parse_redis_url_fields(std::string_view url) {
-  redis_endpoint ep;
-  if (url.starts_with("unix://")) {
-    ep.unix_path = std::string(url.substr(7));
-    if (ep.unix_path.empty() || ep.unix_path.front() != '/') {
-      fail("redis", "a unix URL needs an absolute socket path: unix:///path/redis.sock");
-    }
-    return ep;
-  }
-  if (!url.starts_with("redis://")) {
-    fail("redis", "must be unix:///path/redis.sock or redis://host:port/db");
-  }
-  std::string_view rest = url.substr(8);
-  if (rest.find('@') != std::string_view::npos) {
-    fail("redis", "passwords in the Redis URL are not supported yet");
-  }
-  std::string_view hostport = rest.substr(0, rest.find('/'));
-  if (rest.find('/') != std::string_view::npos) {
-    std::string_view db = rest.substr(rest.find('/') + 1);
-    if (!db.empty()) {
-      try {
-        std::size_t used = 0;
-        ep.db = std::stoi(std::string(db), &used);
-        if (used != db.size() || ep.db < 0) {
-          throw std::invalid_argument("db");
-        }
-      } catch (const std::exception&) {
-        fail("redis", "the database after '/' must be a number (redis://host:6379/0)");
-      }
-    }
-  }
-  auto colon = hostport.rfind(':');
-  ep.host = std::string(hostport.substr(0, colon));
-  if (colon != std::string_view::npos) {
-    try {
-      std::size_t used = 0;
-      std::string p(hostport.substr(colon + 1));
-      int port = std::stoi(p, &used);
-      if (used != p.size() || port <= 0 || port > 65535) {
-        throw std::invalid_argument("port");
-      }
-      ep.port = static_cast<unsigned short>(port);
-    } catch (const std::exception&) {
-      fail("redis", "the port must be a number between 1 and 65535");
-    }
-  }
-  if (ep.host.empty()) {
-    fail("redis", "the host is missing (redis://127.0.0.1:6379/0)");
-  }
-  return ep;
-}
-
-}  // namespace
-
-redis_endpoint parse_redis_url(std::string_view url) {
-  try {
-    return parse_redis_url_fields(url);
-  } catch (const field_error& e) {
-    throw config_error("config key \"" + e.field + "\": " + e.what());
-  }
-}
-
 const registry_config* kiwi_config::find_registry(std::string_view name) const {
   for (const auto& r : registries) {
     if (r.name == name) {
@@ -219,7 +150,8 @@ kiwi_config parse_config_fields(std::string_view json_text, const std::filesyste
   reject_unknown(root, "",
                  {"listen", "redis", "data_dir", "max_body_bytes", "http", "redis_timeout_ms",
                   "worker", "queue", "build", "registries", "runtimes", "services",
-                  "public_url", "secrets_key_file", "api", "git", "webhook_replay_window_s"});
+                  "public_url", "secrets_key_file", "api", "git", "webhook_replay_window_s",
+                  "redis_password_file", "redis_tls"});
   kiwi_config c;
 
   std::string listen = get_string(root, "listen", "listen", false, "127.0.0.1:8080");
@@ -243,7 +175,7 @@ kiwi_config parse_config_fields(std::string_view json_text, const std::filesyste
     fail("listen", "the port must be a number between 0 and 65535");
   }
 
-  c.redis = parse_redis_url_fields(get_string(root, "redis", "redis", true));
+  c.redis = redis_endpoint_from_config(root, base_dir);
   std::filesystem::path data_dir = get_string(root, "data_dir", "data_dir", true);
   if (data_dir.empty()) {
     fail("data_dir", "must not be empty");

@@ -21,11 +21,26 @@ struct config_error : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// TLS to Redis (rediss:// URLs): the server's certificate is always verified, against
+// ca_file when given, else the system's trust store.
+struct redis_tls_config {
+  std::filesystem::path ca_file;     // PEM CA bundle; empty: the system's
+  std::filesystem::path cert_file;   // client certificate (Redis' tls-auth-clients)
+  std::filesystem::path key_file;    // its key; both or neither
+  std::string server_name;           // name checked in the certificate; empty: the URL's host
+};
+
 struct redis_endpoint {
   std::string unix_path;  // set for unix:// URLs
-  std::string host;       // set for redis:// URLs
+  std::string host;       // set for redis:// and rediss:// URLs
   unsigned short port = 6379;
   int db = 0;
+  std::string username;   // ACL user; empty: Redis' default user
+  std::string password;   // from the URL or redis_password_file; empty: no AUTH. Never logged.
+  bool tls = false;       // rediss://
+  redis_tls_config tls_options;
+  // Which config key holds the password (for errors): "redis" or "redis_password_file".
+  std::string password_source;
   std::string describe() const;  // for logs; never contains a password
 };
 

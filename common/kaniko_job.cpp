@@ -17,8 +17,42 @@ namespace {
 using nlohmann::json;
 
 constexpr std::string_view secret_key_config = "config.json";
-constexpr std::string_view secret_key_git_username = "git-username";
-constexpr std::string_view secret_key_git_password = "git-password";
+constexpr std::string_view secret_key_git_credentials = "git-credentials";
+constexpr std::string_view git_credentials_dir = "/kiwi-git";
+
+// The clone container's script. Its inputs come from the environment (none secret); the token
+// is read by git's credential helper from the file mounted into this container alone. The
+// checkout keeps no .git, so nothing of the remote reaches the executor.
+constexpr std::string_view clone_script = R"(set -eu
+cd /workspace
+git init -q .
+set --
+if [ -f /kiwi-git/credentials ]; then
+  set -- -c "credential.helper=store --file=/kiwi-git/credentials"
+fi
+git "$@" -c protocol.version=2 fetch -q --no-tags "$KIWI_GIT_URL" "$KIWI_GIT_REF"
+if ! git checkout -q --detach "$KIWI_GIT_SHA"; then
+  echo "commit $KIWI_GIT_SHA is not on $KIWI_GIT_REF of $KIWI_GIT_URL" >&2
+  exit 1
+fi
+rm -rf .git
+)";
+
+std::string percent_encode(std::string_view s) {
+  static constexpr char hex[] = "0123456789ABCDEF";
+  std::string out;
+  for (char ch : s) {
+    const auto u = static_cast<unsigned char>(ch);
+    if (std::isalnum(u) || ch == '-' || ch == '_' || ch == '.' || ch == '~') {
+      out += ch;
+    } else {
+      out += '%';
+      out += hex[u >> 4];
+      out += hex[u & 0xf];
+    }
+  }
+  return out;
+}
 constexpr std::string_view secret_key_dockerfile = "Dockerfile";
 
 json labels_of(const kaniko_job_spec& spec) {
@@ -68,6 +102,40 @@ const json* executor_status(const json& status) {
   return &list->front();
 }
 
+// A clone (init) container that failed or whose image cannot be pulled; the executor then never
+// starts.
+std::optional<std::string> init_failure(const json& status) {
+  const json* list = find(status, "initContainerStatuses");
+  if (!list || !list->is_array()) {
+    return std::nullopt;
+  }
+  for (const json& cs : *list) {
+    const json* state = find(cs, "state");
+    const std::string name = string_at(cs, "name");
+    if (const json* t = state ? find(*state, "terminated") : nullptr) {
+      const json* code = find(*t, "exitCode");
+      const int exit_code = code && code->is_number_integer() ? code->get<int>() : -1;
+      if (exit_code != 0) {
+        const std::string reason = string_at(*t, "reason");
+        return "cloning the repository in the build pod failed (init container \"" + name +
+               "\" exited with code " + std::to_string(exit_code) +
+               (reason.empty() ? "" : ", " + reason) +
+               "): check the service's token and that the cluster can reach the git host "
+               "(the container's log says more)";
+      }
+    }
+    if (const json* w = state ? find(*state, "waiting") : nullptr) {
+      const std::string reason = string_at(*w, "reason");
+      if (reason == "ImagePullBackOff" || reason == "ErrImagePull" ||
+          reason == "InvalidImageName") {
+        return "the clone image \"" + string_at(cs, "image") + "\" cannot be pulled (" + reason +
+               "): check the runtime's kaniko.git_image and that the cluster can pull it";
+      }
+    }
+  }
+  return std::nullopt;
+}
+
 // Days since 1970-01-01 for a proleptic Gregorian date (Howard Hinnant's days_from_civil).
 std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) {
   y -= m <= 2;
@@ -104,7 +172,7 @@ std::variant<kaniko_git_context, std::string> make_kaniko_git_context(std::strin
         "git_url is not https:// (ssh URLs work only with build_runtime local): use the "
         "repository's https URL");
   }
-  // Credentials never go into the context: they come from the Secret (GIT_USERNAME/PASSWORD).
+  // Credentials never go into the URL: they come from the Secret, in the clone container only.
   const auto slash = rest.find('/');
   const auto at = rest.substr(0, slash).rfind('@');
   if (at != std::string_view::npos) {
@@ -116,8 +184,19 @@ std::variant<kaniko_git_context, std::string> make_kaniko_git_context(std::strin
   if (sha.empty() || ref.empty()) {
     return std::string("a Kaniko build needs the pushed ref and commit");
   }
-  out.context = "git://" + std::string(rest) + "#" + std::string(ref) + "#" + std::string(sha);
+  out.url = (out.plain_http ? "http://" : "https://") + std::string(rest);
+  out.ref = std::string(ref);
+  out.sha = std::string(sha);
   return out;
+}
+
+std::string git_credentials_line(const kaniko_job_spec& spec) {
+  const std::string_view url = spec.git.url;
+  const auto scheme_end = url.find("://");
+  const std::string_view after = url.substr(scheme_end + 3);
+  const std::string_view host = after.substr(0, after.find('/'));
+  return std::string(url.substr(0, scheme_end + 3)) + percent_encode(spec.git_username) + ":" +
+         percent_encode(spec.git_token) + "@" + std::string(host) + "\n";
 }
 
 std::string kaniko_job_name(std::string_view build_id) {
@@ -147,10 +226,12 @@ std::string docker_config_json(const std::optional<registry_credentials>& regist
 
 std::vector<std::string> kaniko_args(const kaniko_job_spec& spec) {
   std::vector<std::string> args;
-  args.push_back("--context=" + spec.git.context);
+  // The clone container's checkout, the context's sub-directory folded in.
+  std::string context = "--context=dir://" + std::string(kaniko_workspace_dir);
   if (!spec.context_sub_path.empty() && spec.context_sub_path != ".") {
-    args.push_back("--context-sub-path=" + spec.context_sub_path);
+    context += "/" + spec.context_sub_path;
   }
+  args.push_back(context);
   args.push_back("--dockerfile=" + spec.dockerfile);
   for (const auto& d : spec.destinations) {
     args.push_back("--destination=" + d);
@@ -179,8 +260,7 @@ json kaniko_secret_manifest(const kaniko_job_spec& spec) {
   json data = json::object();
   data[secret_key_config] = docker_config_json(spec.registry);
   if (!spec.git_token.empty()) {
-    data[secret_key_git_username] = spec.git_username;
-    data[secret_key_git_password] = spec.git_token;
+    data[secret_key_git_credentials] = git_credentials_line(spec);
   }
   if (spec.generated_dockerfile) {
     data[secret_key_dockerfile] = *spec.generated_dockerfile;
@@ -194,18 +274,30 @@ json kaniko_secret_manifest(const kaniko_job_spec& spec) {
 }
 
 json kaniko_job_manifest(const kaniko_job_spec& spec, const kaniko_settings& settings) {
-  json env = json::array();
-  auto from_secret = [&](const char* name, std::string_view key) {
-    env.push_back({{"name", name},
-                   {"valueFrom", {{"secretKeyRef", {{"name", spec.name}, {"key", key}}}}}});
-  };
+  // The clone container: the only one that sees the git token (a file from the Secret).
+  json clone_mounts = json::array({{{"name", "workspace"}, {"mountPath", kaniko_workspace_dir}}});
+  json volumes = json::array({{{"name", "workspace"}, {"emptyDir", json::object()}}});
   if (!spec.git_token.empty()) {
-    from_secret("GIT_USERNAME", secret_key_git_username);
-    from_secret("GIT_PASSWORD", secret_key_git_password);
+    clone_mounts.push_back(
+        {{"name", "git-credentials"}, {"mountPath", git_credentials_dir}, {"readOnly", true}});
+    volumes.push_back(
+        {{"name", "git-credentials"},
+         {"secret",
+          {{"secretName", spec.name},
+           {"defaultMode", 0400},
+           {"items", json::array({{{"key", secret_key_git_credentials},
+                                   {"path", "credentials"}}})}}}});
   }
-  if (spec.git.plain_http) {
-    env.push_back({{"name", "GIT_PULL_METHOD"}, {"value", "http"}});
-  }
+  json clone = {
+      {"name", kaniko_clone_container},
+      {"image", settings.git_image},
+      {"command", json::array({"/bin/sh", "-c", clone_script})},
+      {"env", json::array({{{"name", "KIWI_GIT_URL"}, {"value", spec.git.url}},
+                           {{"name", "KIWI_GIT_REF"}, {"value", spec.git.ref}},
+                           {{"name", "KIWI_GIT_SHA"}, {"value", spec.git.sha}},
+                           {{"name", "HOME"}, {"value", "/tmp"}}})},
+      {"volumeMounts", clone_mounts},
+      {"securityContext", {{"allowPrivilegeEscalation", false}}}};
   json requests = {{"cpu", settings.cpu_request}, {"memory", settings.memory_request}};
   json limits = json::object();
   if (!settings.cpu_limit.empty()) {
@@ -214,14 +306,17 @@ json kaniko_job_manifest(const kaniko_job_spec& spec, const kaniko_settings& set
   if (!settings.memory_limit.empty()) {
     limits["memory"] = settings.memory_limit;
   }
-  json mounts = json::array({{{"name", "docker-config"},
+  // The executor: the checkout and the registry's config.json; no git credential in its env,
+  // args or mounts (its RUN steps run in this container).
+  json mounts = json::array({{{"name", "workspace"}, {"mountPath", kaniko_workspace_dir}},
+                             {{"name", "docker-config"},
                               {"mountPath", kaniko_docker_dir},
                               {"readOnly", true}}});
-  json volumes = json::array(
-      {{{"name", "docker-config"},
-        {"secret",
-         {{"secretName", spec.name},
-          {"items", json::array({{{"key", secret_key_config}, {"path", "config.json"}}})}}}}});
+  volumes.push_back(
+      {{"name", "docker-config"},
+       {"secret",
+        {{"secretName", spec.name},
+         {"items", json::array({{{"key", secret_key_config}, {"path", "config.json"}}})}}}});
   if (spec.generated_dockerfile) {
     mounts.push_back(
         {{"name", "dockerfile"}, {"mountPath", kaniko_dockerfile_dir}, {"readOnly", true}});
@@ -234,13 +329,13 @@ json kaniko_job_manifest(const kaniko_job_spec& spec, const kaniko_settings& set
   json container = {{"name", kaniko_container},
                     {"image", settings.image},
                     {"args", kaniko_args(spec)},
-                    {"env", env},
                     {"resources", {{"requests", requests}, {"limits", limits}}},
                     {"volumeMounts", mounts},
                     {"terminationMessagePath", "/dev/termination-log"},
                     {"terminationMessagePolicy", "File"}};
   json pod_spec = {{"restartPolicy", "Never"},
                    {"automountServiceAccountToken", false},
+                   {"initContainers", json::array({clone})},
                    {"containers", json::array({container})},
                    {"volumes", volumes}};
   if (!settings.service_account.empty()) {
@@ -277,6 +372,11 @@ kaniko_pod_state read_kaniko_pod(const json& pod, std::string_view executor_imag
   const json& status = *status_p;
   const std::string phase = string_at(status, "phase");
 
+  if (auto clone_failed = init_failure(status)) {
+    s.what = kaniko_pod_state::phase::failed;
+    s.message = std::move(*clone_failed);
+    return s;
+  }
   if (const json* cs = executor_status(status)) {
     const json* state = find(*cs, "state");
     if (const json* t = state ? find(*state, "terminated") : nullptr) {

@@ -27,15 +27,23 @@ inline constexpr std::string_view kaniko_container = "kaniko";
 inline constexpr std::string_view kaniko_docker_dir = "/kaniko/.docker";
 inline constexpr std::string_view kaniko_dockerfile_dir = "/kiwi";
 
-// Kaniko's git build context for the exact commit: git://host/path#ref#sha. Kaniko clones over
-// https (http when `plain_http`); ssh URLs are not supported by Kiwi's Kaniko builds.
+// What the build pod clones: the repository's URL without credentials, the pushed ref and the
+// exact commit. An init container clones it (with the token, mounted into that container only)
+// into a volume the executor reads as a dir:// context, so no RUN step can see a git credential.
+// Over https (http when `plain_http`); ssh URLs are not supported by Kiwi's Kaniko builds.
 struct kaniko_git_context {
-  std::string context;  // git://gitlab.example.com/team/app.git#refs/heads/main#<sha>
+  std::string url;  // https://gitlab.example.com/team/app.git
+  std::string ref;  // refs/heads/main
+  std::string sha;
   bool plain_http = false;
 };
 std::variant<kaniko_git_context, std::string> make_kaniko_git_context(std::string_view git_url,
                                                                      std::string_view ref,
                                                                      std::string_view sha);
+
+// The init container that clones the build context, and where the context lands.
+inline constexpr std::string_view kaniko_clone_container = "clone";
+inline constexpr std::string_view kaniko_workspace_dir = "/workspace";
 
 // One Kaniko build as Kiwi asks the cluster for it.
 struct kaniko_job_spec {
@@ -44,7 +52,9 @@ struct kaniko_job_spec {
   std::string build_id;
   std::string service;
   kaniko_git_context git;
-  std::string git_username, git_token;  // into the Secret; empty token: anonymous clone
+  // Into the Secret as a git credential store file, mounted into the clone container only;
+  // empty token: anonymous clone.
+  std::string git_username, git_token;
   std::string dockerfile;               // --dockerfile, relative to the context or absolute
   std::string context_sub_path;         // --context-sub-path; empty: the repository root
   std::optional<std::string> generated_dockerfile;  // the wizard's, mounted from the Secret
@@ -63,6 +73,9 @@ std::string docker_config_json(const std::optional<registry_credentials>& regist
 
 nlohmann::json kaniko_secret_manifest(const kaniko_job_spec& spec);
 nlohmann::json kaniko_job_manifest(const kaniko_job_spec& spec, const kaniko_settings& settings);
+
+// The git credential store line for the Secret: https://user:token@host (both %-encoded).
+std::string git_credentials_line(const kaniko_job_spec& spec);
 
 // The executor's command line (the container's args), as kaniko_job_manifest puts it.
 std::vector<std::string> kaniko_args(const kaniko_job_spec& spec);

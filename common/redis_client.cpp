@@ -1,20 +1,28 @@
 #include "common/redis_client.hpp"
 
 #include <array>
+#include <deque>
+#include <filesystem>
 #include <optional>
+#include <stdexcept>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/generic/stream_protocol.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 #include <openssl/sha.h>
 #include <spdlog/spdlog.h>
+
+#include "common/redis_login.hpp"
 
 namespace asio = boost::asio;
 
@@ -165,132 +173,89 @@ lua_script::lua_script(std::string src) : source(std::move(src)) {
   }
 }
 
-// Everything the hiredis hooks and callbacks touch. Owned jointly by the client and by pending
-// asynchronous waits, so a hook never runs against a destroyed object.
+namespace {
+
+// An ssl::stream over a generic (TCP or unix) socket; without TLS only its next layer is used.
+using socket_type = asio::generic::stream_protocol::socket;
+using stream_type = asio::ssl::stream<socket_type>;
+
+}  // namespace
+
+// Everything the connection's handlers touch. Owned jointly by the client and by pending
+// asynchronous operations, so a handler never runs against a destroyed object. Kiwi does the
+// I/O itself (plain or TLS, over TCP or a unix socket); hiredis only parses replies.
 struct redis_client::state : std::enable_shared_from_this<redis_client::state> {
   state(asio::any_io_executor ex, redis_endpoint ep, std::string n)
-      : executor(std::move(ex)), endpoint(std::move(ep)), name(std::move(n)), descriptor(executor),
-        lifecycle(executor) {}
+      : executor(std::move(ex)), endpoint(std::move(ep)), name(std::move(n)),
+        tls(make_tls_context(endpoint)), lifecycle(executor) {}
 
   asio::any_io_executor executor;
   redis_endpoint endpoint;
   std::string name;
-  redisAsyncContext* ctx = nullptr;          // owned by hiredis; freed on disconnect
-  asio::posix::stream_descriptor descriptor;  // wraps ctx's fd; never closes it (hiredis does)
-  bool reading = false;
-  bool writing = false;   // hiredis has output pending (a flush is posted or awaited)
-  bool flushing = false;  // inside flush(): hiredis asking to write again means EAGAIN
-  bool ready = false;    // connected and SELECTed
+  std::unique_ptr<asio::ssl::context> tls;  // rediss:// only; shared by every connection
+  std::unique_ptr<stream_type> stream;      // the current connection; null while down
+  stream_type* connecting = nullptr;        // the connection being opened (closed by stop())
+  std::uint64_t generation = 0;             // bumped per connection: stale handlers ignore
+  std::unique_ptr<redisReader, void (*)(redisReader*)> reader{nullptr, &redisReaderFree};
+  // Replies owed by Redis, in order; null for a command sent detached.
+  std::deque<std::shared_ptr<pending_call>> owed;
+  std::string output;   // commands not yet handed to the socket
+  std::string writing;  // the bytes of the write in flight
+  bool write_busy = false;  // a flush is posted or a write is in flight
+  bool ready = false;       // connected, logged in and SELECTed
   bool stopped = false;
   asio::steady_timer lifecycle;  // wakes the connection loop when the connection drops
 
-  void wait_readable() {
-    descriptor.async_wait(asio::posix::stream_descriptor::wait_read,
-                          [self = shared_from_this()](boost::system::error_code ec) {
-                            if (ec || !self->reading || self->ctx == nullptr) {
-                              return;
-                            }
-                            redisAsyncHandleRead(self->ctx);
-                            if (self->reading && self->ctx != nullptr) {
-                              self->wait_readable();
-                            }
-                          });
+  bool up() const { return stream != nullptr; }
+
+  template <class Op>
+  void with_stream(Op&& op) {
+    if (endpoint.tls) {
+      op(*stream);
+    } else {
+      op(stream->next_layer());
+    }
   }
 
-  void wait_writable() {
-    descriptor.async_wait(asio::posix::stream_descriptor::wait_write,
-                          [self = shared_from_this()](boost::system::error_code ec) {
-                            if (!ec) {
-                              self->flush();
-                            }
-                          });
-  }
-
-  // Writes what hiredis has buffered. hiredis re-adds write interest if the socket took only
-  // part of it.
-  void flush() {
-    if (!writing || ctx == nullptr) {
+  // Writes what is queued; commands queued by the handlers of one event-loop pass go out in a
+  // single write.
+  void flush(std::uint64_t gen) {
+    if (gen != generation || !up()) {
       return;
     }
-    writing = false;
-    flushing = true;
-    redisAsyncHandleWrite(ctx);  // may disconnect: touch nothing of ctx after this
-    flushing = false;
-  }
-
-  static void add_read(void* p) {
-    auto* s = static_cast<state*>(p);
-    if (!s->reading) {
-      s->reading = true;
-      s->wait_readable();
-    }
-  }
-  static void del_read(void* p) { static_cast<state*>(p)->reading = false; }
-  // Once connected, output is written by a posted flush rather than after an epoll round trip
-  // for writability: commands issued by the handlers of one event-loop pass go out in a single
-  // write(), and the socket needs no epoll_ctl per command. Only a write that found the socket
-  // buffer full (or a connect in progress) waits for writability.
-  static void add_write(void* p) {
-    auto* s = static_cast<state*>(p);
-    if (s->writing) {
+    if (output.empty()) {
+      write_busy = false;
       return;
     }
-    s->writing = true;
-    if (s->flushing || s->ctx == nullptr || (s->ctx->c.flags & REDIS_CONNECTED) == 0) {
-      s->wait_writable();
-    } else {
-      asio::post(s->executor, [self = s->shared_from_this()] { self->flush(); });
-    }
-  }
-  static void del_write(void* p) { static_cast<state*>(p)->writing = false; }
-  static void cleanup(void* p) {
-    auto* s = static_cast<state*>(p);
-    s->reading = false;
-    s->writing = false;
-    boost::system::error_code ignored;
-    s->descriptor.cancel(ignored);
-    if (s->descriptor.is_open()) {
-      s->descriptor.release();
-    }
-    s->ctx = nullptr;
-    s->ready = false;
-    s->lifecycle.cancel();
-  }
-  static void on_disconnect(const redisAsyncContext* c, int status) {
-    auto* s = static_cast<state*>(c->data);
-    if (status != REDIS_OK && s != nullptr && !s->stopped) {
-      spdlog::warn("redis[{}]: connection to {} lost: {}", s->name, s->endpoint.describe(),
-                   c->errstr != nullptr ? c->errstr : "closed");
-    }
-  }
-
-  static void on_reply(redisAsyncContext*, void* reply, void* privdata) {
-    auto* call = static_cast<std::shared_ptr<pending_call>*>(privdata);
-    redis_result r;
-    if (reply == nullptr) {
-      r.ec = redis_errc::connection_lost;
-    } else {
-      r.value = copy_reply(static_cast<redisReply*>(reply));
-      if (r.value.is_error()) {
-        r.ec = redis_errc::server_error;
-      }
-    }
-    (*call)->result = std::move(r);
-    (*call)->wake.cancel();
-    delete call;
+    writing.clear();
+    writing.swap(output);
+    with_stream([&](auto& s) {
+      asio::async_write(s, asio::buffer(writing),
+                        [self = shared_from_this(), gen](boost::system::error_code ec,
+                                                         std::size_t) {
+                          if (gen != self->generation) {
+                            return;
+                          }
+                          if (ec) {
+                            self->lost(ec.message());
+                            return;
+                          }
+                          self->flush(gen);
+                        });
+    });
   }
 
   // Queues a RESP-formatted command on the connection; null when there is none.
-  std::shared_ptr<pending_call> queue(const std::string& command) {
-    if (ctx == nullptr) {
+  std::shared_ptr<pending_call> queue(std::string_view command, bool detached = false) {
+    if (!up()) {
       return nullptr;
     }
-    auto call = std::make_shared<pending_call>(executor);
-    auto* holder = new std::shared_ptr<pending_call>(call);
-    if (redisAsyncFormattedCommand(ctx, &state::on_reply, holder, command.data(),
-                                   command.size()) != REDIS_OK) {
-      delete holder;
-      return nullptr;
+    auto call = detached ? nullptr : std::make_shared<pending_call>(executor);
+    output += command;
+    owed.push_back(call);
+    if (!write_busy) {
+      write_busy = true;
+      asio::post(executor, [self = shared_from_this(), gen = generation] { self->flush(gen); });
     }
     return call;
   }
@@ -311,18 +276,196 @@ struct redis_client::state : std::enable_shared_from_this<redis_client::state> {
     co_return redis_result{redis_errc::timeout, {}};
   }
 
-  // Sends a RESP-formatted command without waiting for `ready` (used for the connection's own
+  // Sends a RESP-formatted command without waiting for `ready` (the connection's own AUTH and
   // SELECT).
   asio::awaitable<redis_result> send(const std::string& command,
                                      std::chrono::milliseconds timeout) {
     co_return co_await reply(queue(command), timeout);
   }
 
-  void drop_connection() {
-    if (ctx != nullptr) {
-      redisAsyncContext* c = ctx;
-      redisAsyncFree(c);  // calls every pending callback with a null reply, then cleanup()
+  static void settle(const std::shared_ptr<pending_call>& call, redis_result r) {
+    if (call) {
+      call->result = std::move(r);
+      call->wake.cancel();
     }
+  }
+
+  // Reads replies until the connection ends.
+  asio::awaitable<void> read_replies(std::uint64_t gen) {
+    auto self = shared_from_this();
+    std::array<char, 16384> buf{};
+    while (gen == generation && up()) {
+      boost::system::error_code ec;
+      std::size_t n = 0;
+      if (endpoint.tls) {
+        n = co_await stream->async_read_some(asio::buffer(buf),
+                                             asio::redirect_error(asio::use_awaitable, ec));
+      } else {
+        n = co_await stream->next_layer().async_read_some(
+            asio::buffer(buf), asio::redirect_error(asio::use_awaitable, ec));
+      }
+      if (gen != generation) {
+        co_return;
+      }
+      if (ec) {
+        lost(ec == asio::error::eof ? "closed by the server" : ec.message());
+        co_return;
+      }
+      redisReaderFeed(reader.get(), buf.data(), n);
+      for (;;) {
+        void* raw = nullptr;
+        if (redisReaderGetReply(reader.get(), &raw) != REDIS_OK) {
+          lost(std::string("protocol error: ") + reader->errstr);
+          co_return;
+        }
+        if (raw == nullptr) {
+          break;
+        }
+        redis_result r;
+        r.value = copy_reply(static_cast<redisReply*>(raw));
+        freeReplyObject(raw);
+        if (r.value.is_error()) {
+          r.ec = redis_errc::server_error;
+        }
+        if (owed.empty()) {
+          lost("a reply nobody asked for");
+          co_return;
+        }
+        auto call = std::move(owed.front());
+        owed.pop_front();
+        settle(call, std::move(r));
+      }
+    }
+  }
+
+  void lost(const std::string& why) {
+    if (!stopped && ready) {
+      spdlog::warn("redis[{}]: connection to {} lost: {}", name, endpoint.describe(), why);
+    }
+    drop_connection();
+  }
+
+  // Closes the connection; every command in flight completes with connection_lost.
+  void drop_connection() {
+    if (!up()) {
+      return;
+    }
+    ++generation;
+    boost::system::error_code ignored;
+    stream->next_layer().close(ignored);
+    // The stream's pending operations hold references into it until they complete: keep it
+    // alive until then.
+    asio::post(executor, [old = std::shared_ptr<stream_type>(std::move(stream))] {});
+    ready = false;
+    write_busy = false;
+    output.clear();
+    auto owed_now = std::move(owed);
+    owed.clear();
+    for (auto& call : owed_now) {
+      settle(call, redis_result{redis_errc::connection_lost, {}});
+    }
+    lifecycle.cancel();
+  }
+
+  // Opens the socket (and TLS) within `deadline`; an error message, or empty.
+  asio::awaitable<std::string> open(std::chrono::milliseconds deadline) {
+    auto s = std::make_unique<stream_type>(socket_type(executor),
+                                           tls ? *tls : *plain_context());
+    connecting = s.get();
+    asio::steady_timer timer(executor);
+    timer.expires_after(deadline);
+    auto timed_out = std::make_shared<bool>(false);
+    auto waiting = std::make_shared<bool>(true);  // false once this coroutine moved on
+    timer.async_wait([timed_out, waiting, raw = s.get()](boost::system::error_code ec) {
+      if (!ec && *waiting) {
+        *timed_out = true;
+        boost::system::error_code ignored;
+        raw->next_layer().close(ignored);
+      }
+    });
+    boost::system::error_code ec;
+    if (!endpoint.unix_path.empty()) {
+      co_await s->next_layer().async_connect(
+          asio::local::stream_protocol::endpoint(endpoint.unix_path),
+          asio::redirect_error(asio::use_awaitable, ec));
+    } else {
+      asio::ip::tcp::resolver resolver(executor);
+      auto found = co_await resolver.async_resolve(endpoint.host, std::to_string(endpoint.port),
+                                                   asio::redirect_error(asio::use_awaitable, ec));
+      ec = found.empty() && !ec ? asio::error::host_not_found : ec;
+      for (const auto& e : found) {
+        s->next_layer() = socket_type(executor);
+        co_await s->next_layer().async_connect(e.endpoint(),
+                                               asio::redirect_error(asio::use_awaitable, ec));
+        if (!ec || *timed_out || stopped) {
+          break;
+        }
+      }
+      if (!ec) {
+        boost::system::error_code ignored;
+        s->next_layer().set_option(asio::ip::tcp::no_delay(true), ignored);
+      }
+    }
+    if (!ec && endpoint.tls) {
+      const std::string& server = endpoint.tls_options.server_name.empty()
+                                      ? endpoint.host
+                                      : endpoint.tls_options.server_name;
+      boost::system::error_code addr_ec;
+      asio::ip::make_address(server, addr_ec);
+      if (addr_ec) {  // SNI takes host names only
+        SSL_set_tlsext_host_name(s->native_handle(), server.c_str());
+      }
+      s->set_verify_callback(asio::ssl::host_name_verification(server));
+      co_await s->async_handshake(asio::ssl::stream_base::client,
+                                  asio::redirect_error(asio::use_awaitable, ec));
+    }
+    *waiting = false;
+    connecting = nullptr;
+    timer.cancel();
+    if (stopped) {
+      co_return "stopped";
+    }
+    if (*timed_out) {
+      co_return "no connection within " + std::to_string(deadline.count()) + " ms";
+    }
+    if (ec) {
+      std::string what = ec.message();
+      if (ec.category() == asio::error::get_ssl_category()) {
+        what = "TLS: " + what + " (check redis_tls: ca_file, server_name, cert_file)";
+      }
+      co_return what;
+    }
+    stream = std::move(s);
+    ++generation;
+    reader.reset(redisReaderCreate());
+    asio::co_spawn(executor, read_replies(generation), asio::detached);
+    co_return std::string();
+  }
+
+  // An unused TLS context for plain connections (ssl::stream needs one to exist).
+  static asio::ssl::context* plain_context() {
+    static asio::ssl::context unused(asio::ssl::context::tls_client);
+    return &unused;
+  }
+
+  // AUTH (with the ACL user) and SELECT; empty when both succeeded, else what to tell.
+  asio::awaitable<std::string> log_in() {
+    const auto deadline = std::chrono::milliseconds(2000);
+    if (!endpoint.password.empty()) {
+      auto auth = endpoint.username.empty()
+                      ? format_command(redis_args("AUTH", endpoint.password))
+                      : format_command(redis_args("AUTH", endpoint.username, endpoint.password));
+      auto r = co_await send(auth, deadline);
+      if (!r) {
+        co_return r.value.is_error() ? login_advice(endpoint, r.value.str) : r.ec.message();
+      }
+    }
+    auto r = co_await send(format_command(redis_args("SELECT", std::to_string(endpoint.db))),
+                           deadline);
+    if (!r) {
+      co_return r.value.is_error() ? login_advice(endpoint, r.value.str) : r.ec.message();
+    }
+    co_return std::string();
   }
 
   asio::awaitable<void> run() {
@@ -330,44 +473,32 @@ struct redis_client::state : std::enable_shared_from_this<redis_client::state> {
     std::chrono::milliseconds backoff{100};
     asio::steady_timer pause(executor);
     while (!stopped) {
-      ctx = endpoint.unix_path.empty()
-                ? redisAsyncConnect(endpoint.host.c_str(), endpoint.port)
-                : redisAsyncConnectUnix(endpoint.unix_path.c_str());
       bool ok = false;
-      if (ctx == nullptr || ctx->err != 0) {
-        spdlog::warn("redis[{}]: cannot connect to {}: {}", name, endpoint.describe(),
-                     ctx != nullptr && ctx->errstr != nullptr ? ctx->errstr : "out of memory");
-        if (ctx != nullptr) {
-          redisAsyncFree(ctx);
-          ctx = nullptr;
-        }
-      } else {
-        ctx->data = this;
-        boost::system::error_code ec;
-        descriptor.assign(ctx->c.fd, ec);
-        ctx->ev.data = this;
-        ctx->ev.addRead = &state::add_read;
-        ctx->ev.delRead = &state::del_read;
-        ctx->ev.addWrite = &state::add_write;
-        ctx->ev.delWrite = &state::del_write;
-        ctx->ev.cleanup = &state::cleanup;
-        redisAsyncSetDisconnectCallback(ctx, &state::on_disconnect);
-        std::string select = format_command(redis_args("SELECT", std::to_string(endpoint.db)));
-        auto r = co_await send(select, std::chrono::milliseconds(2000));
-        if (r) {
+      std::string error = co_await open(std::chrono::milliseconds(2000));
+      if (error.empty() && !stopped) {
+        error = co_await log_in();
+        if (error.empty() && up()) {
           ok = true;
           ready = true;
           backoff = std::chrono::milliseconds(100);
           spdlog::info("redis[{}]: connected to {}", name, endpoint.describe());
           lifecycle.expires_at(asio::steady_timer::time_point::max());
+          boost::system::error_code ec;
           co_await lifecycle.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-          // Woken by cleanup() (connection gone) or stop().
-        } else {
-          spdlog::warn("redis[{}]: cannot connect to {}: {}", name, endpoint.describe(),
-                       r.value.is_error() ? r.value.str : r.ec.message());
+          // Woken by drop_connection() (connection gone) or stop().
+        } else if (error.empty()) {
+          error = "the connection was closed during login";
         }
-        drop_connection();
       }
+      if (!ok && !stopped) {
+        const bool refused = error.starts_with("Redis ");  // login_advice: a config error
+        if (refused) {
+          spdlog::error("redis[{}]: cannot log in to {}: {}", name, endpoint.describe(), error);
+        } else {
+          spdlog::warn("redis[{}]: cannot connect to {}: {}", name, endpoint.describe(), error);
+        }
+      }
+      drop_connection();
       if (stopped) {
         break;
       }
@@ -396,6 +527,10 @@ void redis_client::stop() {
     return;
   }
   state_->stopped = true;
+  if (state_->connecting != nullptr) {
+    boost::system::error_code ignored;
+    state_->connecting->next_layer().close(ignored);
+  }
   state_->drop_connection();
   state_->lifecycle.cancel();
 }
@@ -413,11 +548,10 @@ asio::awaitable<redis_result> redis_client::command(std::vector<std::string> arg
 }
 
 void redis_client::send_detached(const std::vector<std::string>& args) {
-  if (!state_->ready || state_->ctx == nullptr) {
+  if (!state_->ready) {
     return;
   }
-  std::string formatted = format_command(args);
-  redisAsyncFormattedCommand(state_->ctx, nullptr, nullptr, formatted.data(), formatted.size());
+  state_->queue(format_command(args), true);
 }
 
 asio::awaitable<redis_result> redis_client::eval(const lua_script& script,

@@ -1,8 +1,8 @@
 #pragma once
-// An asynchronous Redis connection: hiredis' async API driven by Boost.Asio (hiredis ships no
-// Asio adapter; its addRead/delRead/addWrite/delWrite/cleanup hooks drive a
-// posix::stream_descriptor here). One client belongs to one single-threaded executor.
-// It reconnects by itself with backoff; commands issued while it is down fail at once.
+// An asynchronous Redis connection over Boost.Asio: TCP, a unix socket, or TLS (rediss://, which
+// hiredis 0.14 cannot do), with AUTH (an ACL user) and SELECT on every connection. Kiwi does the
+// I/O; hiredis only parses replies (redisReader). One client belongs to one single-threaded
+// executor. It reconnects by itself with backoff; commands issued while it is down fail at once.
 
 #include <chrono>
 #include <memory>
@@ -84,7 +84,7 @@ class redis_client {
 
  private:
   struct state;
-  std::shared_ptr<state> state_;  // shared with in-flight hiredis callbacks and waits
+  std::shared_ptr<state> state_;  // shared with in-flight I/O handlers and waits
 };
 
 }  // namespace kiwi

@@ -272,13 +272,18 @@ kaniko_settings parse_kaniko(const json& j) {
   if (!j.is_object()) {
     fail("kaniko", "must be an object: {\"image\", \"cpu_request\", \"memory_limit\", ...}");
   }
-  reject_unknown(j, "kaniko.", {"image", "cpu_request", "memory_request", "cpu_limit",
+  reject_unknown(j, "kaniko.", {"image", "git_image", "cpu_request", "memory_request", "cpu_limit",
                                 "memory_limit", "service_account", "pending_timeout_s",
                                 "poll_interval_ms", "cache"});
   kaniko_settings k;
   k.image = get_string(j, "image", "kaniko.image", false, k.image);
   if (k.image.empty() || k.image.find_first_of(" \t\n") != std::string::npos) {
     fail("kaniko.image", "must be one image reference, e.g. " + kaniko_settings{}.image);
+  }
+  k.git_image = get_string(j, "git_image", "kaniko.git_image", false, k.git_image);
+  if (k.git_image.empty() || k.git_image.find_first_of(" \t\n") != std::string::npos) {
+    fail("kaniko.git_image", "must be one image reference with git and sh, e.g. " +
+                                 kaniko_settings{}.git_image);
   }
   struct quantity {
     const char* key;
@@ -440,6 +445,7 @@ json to_json(const runtime_config& r, bool include_secrets) {
     j["token"] = secret(r.token, include_secrets);
     const kaniko_settings& k = r.kaniko;
     j["kaniko"] = {{"image", k.image},
+                   {"git_image", k.git_image},
                    {"cpu_request", k.cpu_request},
                    {"memory_request", k.memory_request},
                    {"cpu_limit", k.cpu_limit},

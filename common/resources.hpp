@@ -66,6 +66,8 @@ struct kaniko_settings {
   // Upstream Kaniko (gcr.io/kaniko-project) was archived in June 2025; the default is the
   // maintained community fork's executor, pinned by tag.
   std::string image = "ghcr.io/osscontainertools/kaniko:v1.28.0";
+  // The build pod's init container that clones the commit (git and a POSIX sh), pinned by tag.
+  std::string git_image = "docker.io/alpine/git:v2.45.1";
   std::string cpu_request = "500m", memory_request = "1Gi";  // Kubernetes quantities
   std::string cpu_limit = "2", memory_limit = "4Gi";         // empty: no limit
   std::string service_account;  // empty: the namespace's default

@@ -94,7 +94,9 @@ std::string kaniko_readiness(const runtime_config& rt, const http_endpoint& wher
   spec.namespace_ = rt.namespace_;
   spec.build_id = "dry-run";
   spec.service = "dry-run";
-  spec.git.context = "git://kiwi.invalid/dry-run.git#refs/heads/main#" + std::string(40, '0');
+  spec.git.url = "https://kiwi.invalid/dry-run.git";
+  spec.git.ref = "refs/heads/main";
+  spec.git.sha = std::string(40, '0');
   spec.dockerfile = "Dockerfile";
   spec.destinations = {"kiwi.invalid/dry-run:check"};
   const std::string ns = "/namespaces/" + rt.namespace_;

@@ -157,9 +157,11 @@ fi
 
 send=scripts/send-push.sh
 [[ $var == "$root/var" ]] || send="scripts/send-push.sh $var/kiwi.demo.json"
+# The URL may carry a Redis password: never print it.
+shown_redis_url=$(sed -E 's#^([a-z]+://)[^@/]*@#\1***@#' <<<"$redis_url")
 cat <<MSG
 
-Kiwi is running: kiwid on http://127.0.0.1:$port (ready), one kiwi-worker, Redis at $redis_url.
+Kiwi is running: kiwid on http://127.0.0.1:$port (ready), one kiwi-worker, Redis at $shown_redis_url.
 Logs: $var/log/. In another terminal, commit to the demo repository and send the signed push
 webhook; it prints kiwid's answer and the build's events as they happen:
 

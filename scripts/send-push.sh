@@ -72,7 +72,8 @@ if [[ $dry_run -eq 0 ]]; then
     sleep 0.1
   done
   grep -qx "$channel" "$tmp/events" ||
-    { echo "cannot subscribe to $channel at $redis_url:" >&2; cat "$tmp/events" >&2; exit 1; }
+    { echo "cannot subscribe to $channel at $(sed -E 's#^([a-z]+://)[^@/]*@#\1***@#' <<<"$redis_url"):" >&2
+      cat "$tmp/events" >&2; exit 1; }
 fi
 
 # The commit, made in a temporary clone and pushed to the service's repository.

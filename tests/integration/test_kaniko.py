@@ -128,6 +128,29 @@ def secret_requests(env, build_id):
             r["body"]["metadata"]["labels"]["kiwi.dev/build-id"] == build_id]
 
 
+def assert_no_git_credential_in_executor(pod):
+    """Kaniko runs RUN steps inside its own container: the git token must reach only the clone
+    (init) container, as a file from the Secret; the executor gets it neither by environment,
+    nor by argument, nor by a mounted volume."""
+    volumes = {v["name"]: v for v in pod["volumes"]}
+
+    def secret_keys(volume):
+        v = volumes[volume]
+        return [i["key"] for i in v.get("secret", {}).get("items", [])] if "secret" in v else []
+
+    [executor] = pod["containers"]
+    assert executor["name"] == "kaniko"
+    assert not executor.get("env") and not executor.get("envFrom"), executor
+    assert not [a for a in executor["args"] if "git" in a.lower()], executor["args"]
+    for m in executor["volumeMounts"]:
+        assert "git-credentials" not in secret_keys(m["name"]), m
+        if "secret" in volumes[m["name"]]:
+            assert volumes[m["name"]]["secret"].get("items"), m  # never a whole Secret
+    [clone] = pod["initContainers"]
+    assert [m for m in clone["volumeMounts"] if "git-credentials" in secret_keys(m["name"])]
+    assert not [e for e in clone["env"] if "valueFrom" in e]
+
+
 def test_a_push_builds_with_kaniko_and_records_the_digest(env):
     env["cluster"].scenario = "success"
     sha, build_id = push(env, {"Dockerfile": "FROM busybox\nRUN echo hey\n"}, "kaniko build")
@@ -140,7 +163,8 @@ def test_a_push_builds_with_kaniko_and_records_the_digest(env):
     assert build["image"] == f"{REGISTRY_HOST}/team/shop:main-{sha[:7]}"
     assert build["stages"]["build"]["status"] == "succeeded"
 
-    # The Job Kiwi asked for: the executor with a git context at the exact commit.
+    # The Job Kiwi asked for: a clone container fetching the exact commit into a volume, and
+    # the executor reading it as a dir:// context.
     [job] = job_requests(env, build_id)
     assert job["auth"] == "valid" and job["path"] == "/apis/batch/v1/namespaces/ci-builds/jobs"
     spec = job["body"]["spec"]
@@ -149,16 +173,21 @@ def test_a_push_builds_with_kaniko_and_records_the_digest(env):
     assert container["image"].startswith("ghcr.io/osscontainertools/kaniko:")
     port = env["kiwi"].config["services"][0]["git_url"].split(":")[2].split("/")[0]
     args = container["args"]
-    assert f"--context=git://127.0.0.1:{port}/git/shop.git#refs/heads/main#{sha}" in args
+    assert "--context=dir:///workspace" in args
     assert "--dockerfile=Dockerfile" in args
     assert f"--destination={REGISTRY_HOST}/team/shop:main-{sha[:7]}" in args
     assert "--cache=true" in args and f"--cache-repo={REGISTRY_HOST}/team/shop/cache" in args
     assert "--digest-file=/dev/termination-log" in args
     assert container["resources"]["limits"]["memory"] == "3Gi"
-    env_vars = {e["name"]: e for e in container["env"]}
-    assert env_vars["GIT_PULL_METHOD"]["value"] == "http"
-    assert env_vars["GIT_PASSWORD"]["valueFrom"]["secretKeyRef"]["key"] == "git-password"
     assert all(s not in json.dumps(job["body"]) for s in SECRETS)  # secrets only in the Secret
+    pod = spec["template"]["spec"]
+    [clone] = pod["initContainers"]
+    clone_env = {e["name"]: e["value"] for e in clone["env"]}
+    assert clone_env["KIWI_GIT_URL"] == f"http://127.0.0.1:{port}/git/shop.git"
+    assert clone_env["KIWI_GIT_REF"] == "refs/heads/main" and clone_env["KIWI_GIT_SHA"] == sha
+    assert_no_git_credential_in_executor(pod)
+
+    # The Secret: the registry's config.json and the git token.
 
     # The Secret: the registry's config.json and the git token.
     [secret] = secret_requests(env, build_id)
@@ -166,7 +195,7 @@ def test_a_push_builds_with_kaniko_and_records_the_digest(env):
     auths = json.loads(data["config.json"])["auths"]
     assert base64.b64decode(auths[REGISTRY_HOST]["auth"]).decode() == \
         f"{REG_USER}:{REG_PASSWORD}"
-    assert data["git-password"] == GIT_TOKEN and data["git-username"] == "user"
+    assert data["git-credentials"] == f"http://user:{GIT_TOKEN}@127.0.0.1:{port}\n"
     # ... owned by the Job (the uid of the recorded 201), so the cluster removes it with the Job
     # should the worker die.
     name = job["body"]["metadata"]["name"]

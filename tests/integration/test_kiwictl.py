@@ -119,8 +119,11 @@ def test_register_with_flags_list_show_and_test(env):
     assert missing.returncode == 1 and 'no service named "nope"' in missing.stderr
 
     # A wrong git token: the connection test fails with the server's reason, exit 1.
+    wrong_file = os.path.join(env["root"], "wrong.token")
+    with open(wrong_file, "w") as f:
+        f.write("wrong-token\n")
     ok(ctl(env, "service", "register", "--name", "wrong", "--git-url", web_url, "--branch", "main",
-           "--token", "wrong-token", "--git-username", "user"))
+           "--token-file", wrong_file, "--git-username", "user"))
     failed = ctl(env, "service", "test", "wrong")
     assert failed.returncode == 1 and "connection test failed (authentication)" in failed.stdout
 
@@ -387,3 +390,43 @@ def test_tokens_registries_runtimes_webhooks_and_queue(env):
     q = json.loads(ok(ctl(env, "queue", "-o", "json")))
     assert q["waiting"]["app"] == 1
     assert re.search(r"^app\s+1$", ok(ctl(env, "queue")), re.M)
+
+
+def test_secrets_are_refused_as_arguments(env):
+    """A secret on the command line is visible to every user of the machine (ps): kiwictl
+    refuses --token, --password and --webhook-secret, names the file option (and KIWI_TOKEN for
+    the API token), and sends nothing."""
+    kiwi = start_kiwi(env)
+    web_url = env["web"].url("app")
+    cases = [
+        (["--token", env["admin"], "queue"], ["--token-file", "KIWI_TOKEN"]),
+        (["--token=" + env["admin"], "service", "list"], ["--token-file", "KIWI_TOKEN"]),
+        (["service", "register", "--name", "app", "--git-url", web_url, "--branch", "main",
+          "--token", GIT_TOKEN], ["--token-file", "wizard"]),
+        (["service", "register", "--name", "app", "--git-url", web_url, "--branch", "main",
+          "--webhook-secret", "webhook-secret-on-argv-01"], ["--webhook-secret-file"]),
+        (["registry", "create", "--name", "r", "--url", "127.0.0.1:5000", "--username", "u",
+          "--password", "registry-pw-on-argv"], ["--password-file"]),
+        (["runtime", "create", "--name", "k", "--type", "kubernetes", "--api-url",
+          "https://127.0.0.1:6443", "--token", "k8s-token-on-argv"], ["--token-file"]),
+    ]
+    for args, named in cases:
+        res = ctl(env, *args)
+        assert res.returncode == 2, (args, res)
+        for word in named:
+            assert word in res.stderr, (args, res.stderr)
+        assert "visible to every user" in res.stderr
+        for secret in ("webhook-secret-on-argv-01", "registry-pw-on-argv", "k8s-token-on-argv"):
+            assert secret not in res.stderr and secret not in res.stdout
+    # Nothing was created.
+    for kind in ("services", "registries", "runtimes"):
+        status, body = kiwi.api("GET", "/" + kind, token=env["admin"])
+        assert status == 200 and body["items"] == [], (kind, body)
+    # The file options work.
+    secret_file = os.path.join(env["root"], "webhook.secret")
+    with open(secret_file, "w") as f:
+        f.write("webhook-secret-from-file-77\n")
+    ok(ctl(env, "service", "register", "--name", "app", "--git-url", web_url, "--branch", "main",
+           "--token-file", env["git_token_file"], "--webhook-secret-file", secret_file))
+    status, body = kiwi.api("GET", "/services/app", token=env["admin"])
+    assert status == 200 and body["webhook_secret"] == "***", body

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <map>
 
 #include "common/webhook_signature.hpp"
 #include "worker/kaniko_backend.hpp"
@@ -55,19 +56,20 @@ kiwi::kaniko_job_spec sample_spec() {
 
 }  // namespace
 
-TEST_CASE("the git build context pins the exact commit and keeps credentials out") {
+TEST_CASE("the git source pins the exact commit and keeps credentials out of the URL") {
   auto c = kiwi::make_kaniko_git_context("https://oauth2:glpat-x@gitlab.example.com/a/b.git",
                                          "refs/heads/main", "abc123");
   REQUIRE(std::holds_alternative<kiwi::kaniko_git_context>(c));
-  CHECK(std::get<kiwi::kaniko_git_context>(c).context ==
-        "git://gitlab.example.com/a/b.git#refs/heads/main#abc123");
-  CHECK_FALSE(std::get<kiwi::kaniko_git_context>(c).plain_http);
+  const auto& git = std::get<kiwi::kaniko_git_context>(c);
+  CHECK(git.url == "https://gitlab.example.com/a/b.git");
+  CHECK(git.ref == "refs/heads/main");
+  CHECK(git.sha == "abc123");
+  CHECK_FALSE(git.plain_http);
 
   auto plain = kiwi::make_kaniko_git_context("http://127.0.0.1:8080/git/app.git",
                                              "refs/tags/v1.2.0", "def456");
   REQUIRE(std::holds_alternative<kiwi::kaniko_git_context>(plain));
-  CHECK(std::get<kiwi::kaniko_git_context>(plain).context ==
-        "git://127.0.0.1:8080/git/app.git#refs/tags/v1.2.0#def456");
+  CHECK(std::get<kiwi::kaniko_git_context>(plain).url == "http://127.0.0.1:8080/git/app.git");
   CHECK(std::get<kiwi::kaniko_git_context>(plain).plain_http);
 
   for (const char* url : {"ssh://git@github.com/org/app.git", "git@github.com:org/app.git",
@@ -85,7 +87,7 @@ TEST_CASE("job names are DNS-1123 labels of at most 63 characters") {
   CHECK(kiwi::is_dns1123_label(kiwi::kaniko_job_name("a_b.C-")));
 }
 
-TEST_CASE("the Secret carries config.json, the git token and a generated Dockerfile") {
+TEST_CASE("the Secret carries config.json, the git credential and a generated Dockerfile") {
   auto spec = sample_spec();
   spec.generated_dockerfile = "FROM node:20\n";
   const json secret = kiwi::kaniko_secret_manifest(spec);
@@ -95,12 +97,16 @@ TEST_CASE("the Secret carries config.json, the git token and a generated Dockerf
   const json config = json::parse(secret["stringData"]["config.json"].get<std::string>());
   CHECK(config["auths"]["harbor.example.com"]["auth"] ==
         kiwi::base64_encode("robot$ci:UNIQUE-harbor-pass"));
-  CHECK(secret["stringData"]["git-username"] == "oauth2");
-  CHECK(secret["stringData"]["git-password"] == "glpat-UNIQUE-token-1234");
+  CHECK(secret["stringData"]["git-credentials"] ==
+        "https://oauth2:glpat-UNIQUE-token-1234@gitlab.example.com\n");
   CHECK(secret["stringData"]["Dockerfile"] == "FROM node:20\n");
+  // Characters with a meaning in a URL are %-encoded in the credential line.
+  spec.git_username = "x@y";
+  spec.git_token = "a:b/c%";
+  CHECK(kiwi::git_credentials_line(spec) == "https://x%40y:a%3Ab%2Fc%25@gitlab.example.com\n");
 
   spec.git_token.clear();  // a public repository: no git credentials at all
-  CHECK_FALSE(kiwi::kaniko_secret_manifest(spec)["stringData"].contains("git-password"));
+  CHECK_FALSE(kiwi::kaniko_secret_manifest(spec)["stringData"].contains("git-credentials"));
 }
 
 TEST_CASE("the Job runs the executor once, with the secrets only by reference") {
@@ -124,8 +130,7 @@ TEST_CASE("the Job runs the executor once, with the secrets only by reference") 
   CHECK(c["resources"]["requests"]["cpu"] == "500m");
   const auto args = c["args"].get<std::vector<std::string>>();
   const std::vector<std::string> expected = {
-      "--context=git://gitlab.example.com/team/shop.git#refs/heads/main#"
-      "1a2b3c4d5e6f1a2b3c4d5e6f1a2b3c4d5e6f1a2b",
+      "--context=dir:///workspace",
       "--dockerfile=Dockerfile",
       "--destination=harbor.example.com/team/shop:main-1a2b3c4",
       "--digest-file=/dev/termination-log",
@@ -135,17 +140,92 @@ TEST_CASE("the Job runs the executor once, with the secrets only by reference") 
   CHECK(args == expected);
   const std::string text = job.dump();
   CHECK(text.find("UNIQUE") == std::string::npos);  // no token, no password in the Job
-  CHECK(text.find("\"GIT_PASSWORD\"") != std::string::npos);
-  CHECK(pod["volumes"].size() == 1);  // config.json only: no generated Dockerfile
+  // workspace, the clone's credential and config.json; no generated Dockerfile.
+  CHECK(pod["volumes"].size() == 3);
 
   spec.registry->insecure = true;
   spec.context_sub_path = "services/api";
   spec.build_args = {{"VERSION", "1.2"}};
   const auto more = kiwi::kaniko_args(spec);
   for (const char* a : {"--insecure", "--skip-tls-verify", "--insecure-pull",
-                        "--context-sub-path=services/api", "--build-arg=VERSION=1.2"}) {
+                        "--context=dir:///workspace/services/api", "--build-arg=VERSION=1.2"}) {
     CHECK(std::find(more.begin(), more.end(), a) != more.end());
   }
+}
+
+// A RUN step runs inside the executor's container: no git credential may reach it, whether by
+// environment, arguments or a mounted volume. Only the clone (init) container gets the token,
+// as a file from the Secret.
+TEST_CASE("the git token reaches the clone container only, never the executor") {
+  auto spec = sample_spec();
+  spec.generated_dockerfile = "FROM node:20\n";
+  kiwi::kaniko_settings settings;
+  const json job = kiwi::kaniko_job_manifest(spec, settings);
+  const json& pod = job["spec"]["template"]["spec"];
+  std::map<std::string, json> volumes;
+  for (const json& v : pod["volumes"]) {
+    volumes[v["name"].get<std::string>()] = v;
+  }
+  const auto secret_keys = [&](const std::string& volume) {
+    std::vector<std::string> keys;
+    const json& v = volumes.at(volume);
+    if (v.contains("secret")) {
+      for (const json& item : v["secret"]["items"]) {
+        keys.push_back(item["key"].get<std::string>());
+      }
+    }
+    return keys;
+  };
+
+  REQUIRE(pod["containers"].size() == 1);
+  const json& executor = pod["containers"][0];
+  CHECK(executor["name"] == "kaniko");
+  CHECK_FALSE(executor.contains("env"));
+  CHECK_FALSE(executor.contains("envFrom"));
+  const std::string args = executor["args"].dump();
+  CHECK(args.find("git") == std::string::npos);
+  for (const json& m : executor["volumeMounts"]) {
+    for (const auto& key : secret_keys(m["name"].get<std::string>())) {
+      CHECK_MESSAGE(key != "git-credentials", "the executor mounts " << m["name"]);
+    }
+  }
+
+  REQUIRE(pod["initContainers"].size() == 1);
+  const json& clone = pod["initContainers"][0];
+  CHECK(clone["name"] == "clone");
+  CHECK(clone["image"] == settings.git_image);
+  bool mounts_credentials = false;
+  bool mounts_workspace = false;
+  for (const json& m : clone["volumeMounts"]) {
+    const auto keys = secret_keys(m["name"].get<std::string>());
+    mounts_credentials |= std::find(keys.begin(), keys.end(), "git-credentials") != keys.end();
+    mounts_workspace |= m["name"] == "workspace" && m["mountPath"] == "/workspace";
+  }
+  CHECK(mounts_credentials);
+  CHECK(mounts_workspace);
+  std::map<std::string, std::string> env;
+  for (const json& e : clone["env"]) {
+    CHECK_FALSE(e.contains("valueFrom"));  // nothing from the Secret by environment
+    env[e["name"].get<std::string>()] = e["value"].get<std::string>();
+  }
+  CHECK(env["KIWI_GIT_URL"] == "https://gitlab.example.com/team/shop.git");
+  CHECK(env["KIWI_GIT_REF"] == "refs/heads/main");
+  CHECK(env["KIWI_GIT_SHA"] == "1a2b3c4d5e6f1a2b3c4d5e6f1a2b3c4d5e6f1a2b");
+  CHECK(volumes.at("workspace").contains("emptyDir"));
+
+  // A public repository: no credential volume at all.
+  spec.git_token.clear();
+  const json anon = kiwi::kaniko_job_manifest(spec, settings);
+  CHECK(anon.dump().find("git-credentials") == std::string::npos);
+}
+
+TEST_CASE("recorded pod: a failed clone (init) container fails the build, saying so") {
+  // GKE 2020: an init container exited 1 (restartCount 13); the main container waits.
+  auto s = kiwi::read_kaniko_pod(pod_with_status("pods/pod-status-only-init-container-crashloop.json"),
+                                 "ghcr.io/osscontainertools/kaniko:v1.28.0");
+  CHECK(s.what == kiwi::kaniko_pod_state::phase::failed);
+  CHECK(s.message.find("cloning the repository in the build pod failed") != std::string::npos);
+  CHECK(s.message.find("exited with code 1") != std::string::npos);
 }
 
 TEST_CASE("recorded pods: running, exit codes, image pull, scheduling, memory") {
