@@ -374,7 +374,7 @@ def test_openapi_document_is_served(env):
         assert (method, route) in described, (method, path, sorted(body["paths"]))
 
 
-def test_repeated_bad_tokens_are_slowed_down_and_a_good_one_clears_it(env):
+def test_repeated_bad_tokens_are_slowed_down_and_a_good_one_does_not_clear_it(env):
     kiwi = start_kiwi(env)
     admin = kiwi.admin_token()
     times = []
@@ -386,11 +386,12 @@ def test_repeated_bad_tokens_are_slowed_down_and_a_good_one_clears_it(env):
     assert times[0] < 1.0 and times[1] < 1.0, times  # a typo or two costs nothing
     assert 0.2 < times[4] < 6.0, times
     assert times[4] > times[0], times
-    # A good token is answered (after the pending delay) and clears the record.
+    # A good token is answered (after its wait) but does not clear the record (issue 14): the
+    # next bad token still waits.
     assert kiwi.api("GET", "/queue", token=admin)[0] == 200
     started = time.monotonic()
     assert kiwi.api("GET", "/queue", token="kiwi_bad-again")[0] == 401
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started > 0.2
 
 
 def test_the_third_bad_token_already_waits_as_documented(env):
