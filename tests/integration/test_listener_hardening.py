@@ -226,7 +226,7 @@ def test_parallel_bad_tokens_are_throttled_per_client_and_a_good_token_does_not_
     checked = statuses.count(401)
     print(f"300 parallel guesses: {checked} checked (401), {statuses.count(429)} refused (429)")
     assert set(statuses) <= {401, 429}, set(statuses)
-    assert checked <= 20, checked  # before: all 300 were checked
+    assert checked <= 30, checked  # before: all 300 were checked
     # The good token, when its turn comes, does not clear the record: of three guesses sent
     # together afterwards, at least one is still refused (a fresh address gets three checks).
     status, _ = kiwi.api("GET", "/queue", token=admin, timeout=30)
