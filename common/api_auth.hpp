@@ -4,6 +4,7 @@
 // down repeated bad tokens from one address.
 
 #include <chrono>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -24,29 +25,56 @@ std::string generate_api_token();
 // Lowercase hex SHA-256: what the token store keeps.
 std::string api_token_hash(std::string_view token);
 
-// Failures per client address. Each failure within the window makes the next answer to that
-// address wait longer (250 ms doubling, capped); a success clears it. Addresses that stayed
-// quiet for a window are forgotten, so the map stays small.
+// Bad tokens per client address, shared by every I/O thread. Each token check is an attempt:
+// from the third failure within the window on (counting the attempts still being checked
+// beyond the first 8 at once), each attempt from that address is queued behind the previous
+// one by a step of 250 ms, doubling, capped; an attempt that would wait longer than the cap is
+// refused (429) without its token being checked. So parallel connections do not multiply the
+// guesses, and a good token does not clear the record: it only stops counting once quiet for a
+// window. Addresses quiet for a window are forgotten, so the map stays small.
 class auth_throttle {
  public:
   using clock = std::chrono::steady_clock;
   explicit auth_throttle(std::chrono::seconds window = std::chrono::seconds(60),
                          std::chrono::milliseconds cap = std::chrono::milliseconds(4000));
 
-  // How long to hold a request from this address before answering it.
-  std::chrono::milliseconds delay_for(const std::string& address, clock::time_point now);
-  void failed(const std::string& address, clock::time_point now);
-  void succeeded(const std::string& address);
+  // One request's token check, in flight until destroyed.
+  class attempt {
+   public:
+    attempt(attempt&& other) noexcept;
+    attempt& operator=(attempt&&) = delete;
+    attempt(const attempt&) = delete;
+    ~attempt();
+    std::chrono::milliseconds wait() const { return wait_; }  // hold the request this long
+    bool refused() const { return refused_; }  // answer 429 with retry_after(), unchecked
+    std::chrono::seconds retry_after() const;
+    void failed(clock::time_point now);  // the token was missing or bad
+
+   private:
+    friend class auth_throttle;
+    attempt(auth_throttle* owner, std::string address, std::chrono::milliseconds wait,
+            bool refused);
+    auth_throttle* owner_;
+    std::string address_;
+    std::chrono::milliseconds wait_;
+    bool refused_;
+  };
+
+  attempt begin(const std::string& address, clock::time_point now);
 
  private:
   struct entry {
     unsigned failures = 0;
-    clock::time_point last;
+    unsigned in_flight = 0;
+    clock::time_point last;       // the last failure
+    clock::time_point next_free;  // when the next queued attempt may be checked
   };
   void forget_old(clock::time_point now);
+  void finish(const std::string& address, bool failed, clock::time_point now);
 
   std::chrono::seconds window_;
   std::chrono::milliseconds cap_;
+  std::mutex mutex_;  // guards entries_ and last_sweep_
   std::unordered_map<std::string, entry> entries_;
   clock::time_point last_sweep_{};
 };

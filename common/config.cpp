@@ -221,7 +221,9 @@ kiwi_config parse_config_fields(std::string_view json_text, const std::filesyste
     }
     reject_unknown(*h, "http",
                    {"threads", "max_connections", "header_timeout_ms", "body_timeout_ms",
-                    "idle_timeout_ms", "shutdown_grace_ms"});
+                    "idle_timeout_ms", "shutdown_grace_ms", "max_connections_per_client",
+                    "max_event_streams_per_client", "max_api_body_bytes",
+                    "max_buffered_body_bytes"});
     c.http.threads = static_cast<unsigned>(get_uint(*h, "threads", "http.threads", 1, 1, 64));
     c.http.max_connections =
         get_uint(*h, "max_connections", "http.max_connections", 2048, 1, 1'000'000);
@@ -234,6 +236,27 @@ kiwi_config parse_config_fields(std::string_view json_text, const std::filesyste
         ms(get_uint(*h, "idle_timeout_ms", "http.idle_timeout_ms", 60'000, 10, 3'600'000));
     c.http.shutdown_grace =
         ms(get_uint(*h, "shutdown_grace_ms", "http.shutdown_grace_ms", 15'000, 0, 3'600'000));
+    c.http.max_connections_per_client =
+        get_uint(*h, "max_connections_per_client", "http.max_connections_per_client", 0, 0,
+                 c.http.max_connections);
+    c.http.max_event_streams_per_client =
+        get_uint(*h, "max_event_streams_per_client", "http.max_event_streams_per_client", 32, 0,
+                 1'000'000);
+    c.http.max_api_body_bytes = get_uint(*h, "max_api_body_bytes", "http.max_api_body_bytes",
+                                         256 * 1024, 1024, 64ull * 1024 * 1024);
+    c.http.max_buffered_body_bytes =
+        get_uint(*h, "max_buffered_body_bytes", "http.max_buffered_body_bytes",
+                 64ull * 1024 * 1024, 1024, 64ull * 1024 * 1024 * 1024);
+  } else {
+    c.http.max_connections_per_client = 0;
+  }
+  if (c.http.max_connections_per_client == 0) {  // the default: a quarter of the connections
+    c.http.max_connections_per_client = std::max<std::size_t>(1, c.http.max_connections / 4);
+  }
+  if (c.max_body_bytes > c.http.max_buffered_body_bytes ||
+      c.http.max_api_body_bytes > c.http.max_buffered_body_bytes) {
+    fail("http.max_buffered_body_bytes",
+         "must be at least max_body_bytes and http.max_api_body_bytes (else no such body fits)");
   }
 
   if (const json* w = member(root, "worker")) {

@@ -52,6 +52,12 @@ struct http_config {
   std::chrono::milliseconds body_timeout{30'000};
   std::chrono::milliseconds idle_timeout{60'000};
   std::chrono::milliseconds shutdown_grace{15'000};
+  // Limits checked before authentication (docs/security.md). 0 in the file means a quarter of
+  // max_connections: no one client address can hold every connection.
+  std::size_t max_connections_per_client = 512;
+  std::size_t max_event_streams_per_client = 32;
+  std::size_t max_api_body_bytes = 256 * 1024;              // bodies of /api/v1 requests
+  std::size_t max_buffered_body_bytes = 64 * 1024 * 1024;  // request bodies held at once
 };
 
 struct worker_config {
@@ -105,7 +111,7 @@ struct kiwi_config {
   std::string public_url;  // how git servers reach kiwid (webhook URLs); empty: http://<listen>
   std::filesystem::path secrets_key_file;   // default <data_dir>/secrets.key, made if missing
   api_config api;
-  std::size_t max_body_bytes = 10 * 1024 * 1024;
+  std::size_t max_body_bytes = 2 * 1024 * 1024;  // webhook bodies
   // The same push (service, after SHA, body digest) under a new or missing delivery id within
   // this window answers the original build; 0 turns the replay guard off.
   std::chrono::seconds webhook_replay_window{24 * 3600};

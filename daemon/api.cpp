@@ -48,11 +48,11 @@ http_response error_of(const http_request& req, const api_error& e) {
   if (!e.field.empty()) {
     body["field"] = e.field;
   }
-  return json_response(req, e.status, body.dump());
+  return json_response(req, e.status, answer_json(body));
 }
 
 http_response ok(const http_request& req, const json& body, unsigned status = 200) {
-  return json_response(req, status, body.dump());
+  return json_response(req, status, answer_json(body));
 }
 
 // The path after /api/v1/, split at '/'; the query string apart.
@@ -324,25 +324,40 @@ class api_handler {
     } catch (const secret_store_error& e) {
       spdlog::error("api: {}", e.what());
       co_return error_of(req_, api_error{500, e.what(), ""});
+    } catch (const field_error& e) {  // a request body's field of the wrong type
+      co_return error_of(req_, api_error{422, e.field + ": " + e.what(), e.field});
+    } catch (const json::exception& e) {  // a body field read without json_fields
+      spdlog::warn("api {} {}: 422 {}", std::string(req_.method_string()),
+                   loggable(req_.target()), e.what());
+      co_return error_of(req_, api_error{422, "a field of the request body has the wrong type (" +
+                                                  std::string(e.what()) + ")", ""});
+    } catch (const std::exception& e) {
+      spdlog::error("api {} {}: 500 {}", std::string(req_.method_string()),
+                    loggable(req_.target()), e.what());
+      co_return error_of(req_, api_error{500, "internal error; kiwid's log has the details", ""});
     }
   }
 
  private:
   asio::awaitable<api_role> authenticate() {
-    auto now = auth_throttle::clock::now();
-    if (auto delay = ctx_.throttle.delay_for(client_, now); delay.count() > 0) {
-      asio::steady_timer t(co_await asio::this_coro::executor, delay);
+    auto attempt = ctx_.throttle.begin(client_, auth_throttle::clock::now());
+    if (attempt.refused()) {
+      throw api_error{429, "too many bad tokens from " + client_ + "; retry in " +
+                               std::to_string(attempt.retry_after().count()) + " s",
+                      ""};
+    }
+    if (attempt.wait().count() > 0) {
+      asio::steady_timer t(co_await asio::this_coro::executor, attempt.wait());
       co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
     }
     auto header = req_[http::field::authorization];
     if (!header.starts_with("Bearer ") || header.size() <= 7) {
-      ctx_.throttle.failed(client_, now);
+      attempt.failed(auth_throttle::clock::now());
       throw api_error{401, "missing bearer token: send Authorization: Bearer <token> (kiwictl "
                            "reads KIWI_TOKEN)", ""};
     }
     const std::string hash = api_token_hash(std::string_view(header).substr(7));
     if (constant_time_equal(hash, ctx_.admin_token_hash)) {
-      ctx_.throttle.succeeded(client_);
       co_return api_role::admin;
     }
     auto r = co_await ctx_.redis.command(redis_args("HGET", keys::resources("api_tokens"), hash),
@@ -350,12 +365,11 @@ class api_handler {
     check(r.ec);
     if (r.value.type == redis_value::kind::string) {
       json t = json::parse(r.value.str, nullptr, false);
-      if (auto role = parse_api_role(t.value("role", "")); role) {
-        ctx_.throttle.succeeded(client_);
+      if (auto role = parse_api_role(t.is_object() ? t.value("role", "") : ""); role) {
         co_return *role;
       }
     }
-    ctx_.throttle.failed(client_, now);
+    attempt.failed(auth_throttle::clock::now());
     throw api_error{401, "invalid or revoked token", ""};
   }
 
@@ -992,8 +1006,8 @@ class api_handler {
     require_role(role_, api_role::developer);
     const service_config s = co_await existing_service(name);
     json body = req_.body().empty() ? json::object() : parse_body(req_);
-    const std::string branch = body.value("branch", s.branch);
-    std::string sha = body.value("commit", "");
+    const std::string branch = json_fields::get_string(body, "branch", "branch", false, s.branch);
+    std::string sha = json_fields::get_string(body, "commit", "commit", false);
     if (!sha.empty() && (sha.size() != 40 || sha.find_first_not_of("0123456789abcdef") !=
                                                  std::string::npos)) {
       throw api_error{422, "commit: must be a full 40-character commit id", "commit"};
@@ -1289,11 +1303,11 @@ class api_handler {
   asio::awaitable<http_response> create_token() {
     require_role(role_, api_role::admin);
     const json body = parse_body(req_);
-    const std::string name = body.value("name", "");
+    const std::string name = json_fields::get_string(body, "name", "name", false);
     if (!is_dns1123_label(name)) {
       throw api_error{422, "name: a DNS-1123 label such as ci-bot", "name"};
     }
-    auto role = parse_api_role(body.value("role", ""));
+    auto role = parse_api_role(json_fields::get_string(body, "role", "role", false));
     if (!role) {
       throw api_error{422, "role: must be admin, developer or viewer", "role"};
     }

@@ -171,19 +171,38 @@ asio::awaitable<void> serve_event_stream(beast::tcp_stream& stream, const http_r
     }
   }
 
-  auto executor = co_await asio::this_coro::executor;
-  redis_client reader(executor, ctx.config.redis, "sse");
-  reader.start();
-  asio::steady_timer wait(executor);
-  for (int i = 0; i < 200 && !reader.connected(); ++i) {
-    wait.expires_after(std::chrono::milliseconds(10));
-    co_await wait.async_wait(use_tuple);
-  }
-  if (!reader.connected()) {
-    reader.stop();
-    const std::string bytes = closing(error_response(req, 503, "Redis is unavailable; retry"));
+  if (ctx.events == nullptr || ctx.admission == nullptr) {
+    const std::string bytes = closing(error_response(req, 503, "event streams are unavailable"));
     co_await send(stream, bytes);
     co_return;
+  }
+  admission_lease slot = ctx.admission->admit_stream(client);
+  if (!slot) {
+    auto res = error_response(
+        req, 429,
+        "too many event streams from " + client + " (http.max_event_streams_per_client is " +
+            std::to_string(ctx.admission->settings().max_event_streams_per_client) +
+            "); close one first");
+    res.set(http::field::retry_after, "5");
+    const std::string bytes = closing(std::move(res));
+    co_await send(stream, bytes);
+    co_return;
+  }
+  auto executor = co_await asio::this_coro::executor;
+  event_hub::registration follow(*ctx.events,
+                                 std::make_shared<event_hub::follower>(executor, build_id));
+  auto& me = follow.get();
+  if (from == "$") {  // "now": the all-builds stream's last entry, read after registering
+    auto tail = co_await ctx.redis.command(redis_args("XREVRANGE", key, "+", "-", "COUNT", "1"),
+                                           ctx.config.redis_timeout);
+    if (tail.ec) {
+      const std::string bytes = closing(error_response(req, 503, "Redis is unavailable; retry"));
+      co_await send(stream, bytes);
+      co_return;
+    }
+    from = tail.value.elements.empty() || tail.value.elements[0].elements.empty()
+               ? "0-0"
+               : tail.value.elements[0].elements[0].str;
   }
   std::string head =
       "HTTP/1.1 200 OK\r\nServer: kiwid\r\nContent-Type: text/event-stream\r\n"
@@ -191,17 +210,37 @@ asio::awaitable<void> serve_event_stream(beast::tcp_stream& stream, const http_r
       "retry: 2000\n\n";
   bool open = co_await send(stream, head);
   auto last_write = std::chrono::steady_clock::now();
+  auto last_read = std::chrono::steady_clock::time_point{};
+  bool read_now = true;  // replay first
   bool done = false;
   while (open && !done && !stopping) {
-    auto r = co_await reader.command(
-        redis_args("XREAD", "COUNT", "200", "BLOCK", std::to_string(poll_block.count()),
-                   "STREAMS", key, from),
-        poll_block + ctx.config.redis_timeout);
+    if (!read_now) {
+      // Wait for the hub's signal, a second at most (shutdown), and read anyway every
+      // keep-alive period in case a signal was lost while the hub reconnected to Redis.
+      if (!me.pending.load()) {
+        me.wake.expires_after(poll_block);
+        co_await me.wake.async_wait(use_tuple);
+      }
+      const auto now = std::chrono::steady_clock::now();
+      read_now = me.pending.load() || now - last_read >= keep_alive_every;
+      if (!read_now) {
+        if (now - last_write >= keep_alive_every) {
+          open = co_await send(stream, ": keep-alive\n\n");
+          last_write = now;
+        }
+        continue;
+      }
+    }
+    me.pending.store(false);
+    last_read = std::chrono::steady_clock::now();
+    auto r = co_await ctx.redis.command(
+        redis_args("XREAD", "COUNT", "200", "STREAMS", key, from), ctx.config.redis_timeout);
     if (r.ec) {
       // Redis went away: end the stream; the client reconnects with Last-Event-ID.
       break;
     }
     std::string frames;
+    std::size_t entries = 0;
     for (const auto& s : r.value.elements) {
       if (s.elements.size() != 2) {
         continue;
@@ -210,6 +249,7 @@ asio::awaitable<void> serve_event_stream(beast::tcp_stream& stream, const http_r
         if (entry.elements.size() != 2) {
           continue;
         }
+        ++entries;
         from = entry.elements[0].str;
         const auto& kv = entry.elements[1].elements;
         for (std::size_t i = 0; i + 1 < kv.size(); i += 2) {
@@ -225,6 +265,7 @@ asio::awaitable<void> serve_event_stream(beast::tcp_stream& stream, const http_r
         }
       }
     }
+    read_now = entries == 200;  // a full page: more is waiting
     const auto now = std::chrono::steady_clock::now();
     if (frames.empty() && now - last_write >= keep_alive_every) {
       frames = ": keep-alive\n\n";
@@ -234,7 +275,6 @@ asio::awaitable<void> serve_event_stream(beast::tcp_stream& stream, const http_r
       last_write = now;
     }
   }
-  reader.stop();
 }
 
 }  // namespace kiwi

@@ -4,8 +4,9 @@
 // stage.log lines and the final event) and GET /api/v1/events (every build). Stored events are replayed from
 // Last-Event-ID (the Redis stream entry id; a build stream without one starts at its first
 // event, the all-builds stream at "now"), then followed live; a comment line every 15 s keeps
-// proxies from closing an idle stream. Each stream reads Redis with XREAD BLOCK on a
-// connection of its own (a blocked read holds its connection).
+// proxies from closing an idle stream. Streams are woken by the event_hub (one Redis follower
+// per kiwid) and read their key on their thread's shared connection; each client address may
+// hold http.max_event_streams_per_client of them (more: 429).
 
 #include <string>
 #include <string_view>

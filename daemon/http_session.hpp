@@ -10,12 +10,14 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
+#include "daemon/connection_limits.hpp"
 #include "daemon/router.hpp"
 
 namespace kiwi {
 
 struct session_limits {
-  std::size_t max_body_bytes;
+  std::size_t max_body_bytes;      // webhook bodies (/hooks/...)
+  std::size_t max_api_body_bytes;  // every other request's body
   std::chrono::milliseconds header_timeout;
   std::chrono::milliseconds body_timeout;
   std::chrono::milliseconds idle_timeout;
@@ -26,11 +28,14 @@ struct session_limits {
 struct session_registry {
   std::set<boost::asio::ip::tcp::socket*> idle;
   bool stopping = false;
-  std::size_t active = 0;                    // sessions of this thread
-  std::atomic<std::size_t>* open = nullptr;  // process-wide count of open connections
+  std::size_t active = 0;                 // sessions of this thread
+  connection_limits* admission = nullptr;  // process-wide; outlives every session
 };
 
+// `lease` is the connection's slot (connection_limits::admit_connection), held until the
+// session ends however it ends. Exceptions never leave the session: a handler's becomes a 500.
 boost::asio::awaitable<void> run_http_session(boost::asio::ip::tcp::socket socket,
+                                              admission_lease lease, std::string client,
                                               session_limits limits, router_context& router,
                                               session_registry& registry);
 

@@ -17,7 +17,24 @@ http_response json_response(const http_request& req, unsigned status, std::strin
 }
 
 http_response error_response(const http_request& req, unsigned status, std::string_view message) {
-  return json_response(req, status, nlohmann::json{{"error", std::string(message)}}.dump());
+  return json_response(req, status, answer_json(nlohmann::json{{"error", std::string(message)}}));
+}
+
+std::string answer_json(const nlohmann::json& value) {
+  return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+std::string loggable(std::string_view text) {
+  std::string out(text.substr(0, 200));
+  for (char& c : out) {
+    if (c < 0x20 || c > 0x7e) {
+      c = '?';
+    }
+  }
+  if (text.size() > out.size()) {
+    out += "...";
+  }
+  return out;
 }
 
 std::string serialize(const http_response& res) {

@@ -29,22 +29,29 @@ namespace kiwi {
 // One I/O thread and everything it owns. Nothing here is touched from another thread except
 // through posts to `io`.
 struct kiwid_app::io_thread {
-  io_thread(const kiwi_config& config, metrics& stats, std::atomic<std::size_t>& open,
-            unsigned index, const secret_box* box, const std::string& admin_token_hash)
+  io_thread(const kiwi_config& config, metrics& stats, connection_limits& admission,
+            unsigned index, const secret_box* box, const std::string& admin_token_hash,
+            auth_throttle& throttle)
       : io(1),
         redis(io.get_executor(), config.redis, "http-" + std::to_string(index)),
         queue(redis, config.redis_timeout),
         store(redis, box, config.redis_timeout),
         api{config, redis, queue, store, admin_token_hash, throttle},
-        router{config, redis, queue, stats, open, config.api.enabled ? &api : nullptr} {
-    registry.open = &open;
+        router{config,
+               redis,
+               queue,
+               stats,
+               admission.open_connections(),
+               config.api.enabled ? &api : nullptr,
+               nullptr,
+               &admission} {
+    registry.admission = &admission;
   }
 
   asio::io_context io;
   redis_client redis;
   job_queue queue;
   resource_store store;
-  auth_throttle throttle;
   api_context api;
   router_context router;
   session_registry registry;
@@ -81,10 +88,14 @@ kiwid_app::~kiwid_app() = default;
 
 int kiwid_app::run() {
   metrics stats;
-  std::atomic<std::size_t> open{0};
+  connection_limits admission(admission_settings{
+      config_.http.max_connections, config_.http.max_connections_per_client,
+      config_.http.max_buffered_body_bytes, config_.http.max_event_streams_per_client});
+  auth_throttle throttle;  // one for every thread: bad tokens count per client address
   std::list<io_thread> threads;
-  session_limits limits{config_.max_body_bytes, config_.http.header_timeout,
-                        config_.http.body_timeout, config_.http.idle_timeout};
+  session_limits limits{config_.max_body_bytes, config_.http.max_api_body_bytes,
+                        config_.http.header_timeout, config_.http.body_timeout,
+                        config_.http.idle_timeout};
 
   // Secrets at rest and the admin token: made on first start (0600) unless the files exist.
   std::optional<secret_box> box;
@@ -103,8 +114,8 @@ int kiwid_app::run() {
 
   unsigned short port = config_.listen_port;
   for (unsigned i = 0; i < config_.http.threads; ++i) {
-    auto& t = threads.emplace_back(config_, stats, open, i, box ? &*box : nullptr,
-                                   admin_token_hash);
+    auto& t = threads.emplace_back(config_, stats, admission, i, box ? &*box : nullptr,
+                                   admin_token_hash, throttle);
     t.acceptor.emplace(bind_acceptor(t.io, config_.listen_host, port));
     port = t.acceptor->local_endpoint().port();  // the others share the (maybe picked) port
     if (config_.public_url.empty()) {  // read by handlers only once the threads run
@@ -115,11 +126,19 @@ int kiwid_app::run() {
   }
   make_private_directory(config_.data_dir);
   write_private_file(config_.data_dir / "kiwid.port", std::to_string(port) + "\n");
+  // Event streams: one follower of Redis for every thread's streams. Declared after the
+  // threads, so it stops (joins) before their io_contexts go.
+  std::optional<event_hub> events;
+  if (config_.api.enabled) {
+    events.emplace(config_.redis, config_.redis_timeout);
+    for (auto& t : threads) {
+      t.router.events = &*events;
+    }
+    events->start();
+  }
   for (auto& t : threads) {
     t.redis.start();
-    asio::co_spawn(t.io, run_listener(*t.acceptor, limits, config_.http.max_connections, t.router,
-                                      t.registry),
-                   asio::detached);
+    asio::co_spawn(t.io, run_listener(*t.acceptor, limits, t.router, t.registry), asio::detached);
     t.thread = std::thread([&t] { t.io.run(); });
   }
   spdlog::info("listening on {}:{} with {} I/O thread(s); Redis {}", config_.listen_host, port,
@@ -133,6 +152,9 @@ int kiwid_app::run() {
                  signo == SIGTERM ? "SIGTERM" : "SIGINT", config_.http.shutdown_grace.count());
     notify_stopping();
     watchdog.stop();
+    if (events) {
+      events->stop();  // the streams see `stopping` within a second
+    }
     auto deadline = std::chrono::steady_clock::now() + config_.http.shutdown_grace;
     for (auto& t : threads) {
       asio::co_spawn(t.io, t.drain(deadline), asio::detached);

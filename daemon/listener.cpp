@@ -28,10 +28,10 @@ tcp::acceptor bind_acceptor(asio::io_context& io, const std::string& host, unsig
 }
 
 asio::awaitable<void> run_listener(tcp::acceptor& acceptor, session_limits limits,
-                                   std::size_t max_connections, router_context& router,
-                                   session_registry& registry) {
+                                   router_context& router, session_registry& registry) {
   auto executor = co_await asio::this_coro::executor;
   auto last_cap_warning = std::chrono::steady_clock::time_point{};
+  const auto& caps = registry.admission->settings();
   while (!registry.stopping) {
     auto [ec, socket] = co_await acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
     if (ec) {
@@ -44,11 +44,24 @@ asio::awaitable<void> run_listener(tcp::acceptor& acceptor, session_limits limit
       co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
       continue;
     }
-    if (registry.open->load(std::memory_order_relaxed) >= max_connections) {
+    boost::system::error_code peer_ec;
+    std::string client = socket.remote_endpoint(peer_ec).address().to_string();
+    if (peer_ec) {
+      continue;  // gone already; the socket closes here
+    }
+    connection_limits::refusal why{};
+    admission_lease lease = registry.admission->admit_connection(client, &why);
+    if (!lease) {
       auto now = std::chrono::steady_clock::now();
       if (now - last_cap_warning > std::chrono::seconds(10)) {
-        spdlog::warn("http: {} connections open (http.max_connections); closing new ones",
-                     max_connections);
+        if (why == connection_limits::refusal::per_client) {
+          spdlog::warn("http: {} holds {} connections (http.max_connections_per_client); "
+                       "closing its new ones",
+                       client, caps.max_connections_per_client);
+        } else {
+          spdlog::warn("http: {} connections open (http.max_connections); closing new ones",
+                       caps.max_connections);
+        }
         last_cap_warning = now;
       }
       boost::system::error_code ignored;
@@ -56,10 +69,19 @@ asio::awaitable<void> run_listener(tcp::acceptor& acceptor, session_limits limit
       continue;
     }
     socket.set_option(tcp::no_delay(true));
-    registry.open->fetch_add(1, std::memory_order_relaxed);
-    ++registry.active;
-    asio::co_spawn(executor, run_http_session(std::move(socket), limits, router, registry),
-                   asio::detached);
+    asio::co_spawn(executor,
+                   run_http_session(std::move(socket), std::move(lease), std::move(client),
+                                    limits, router, registry),
+                   [](std::exception_ptr e) {
+                     if (!e) {
+                       return;
+                     }
+                     try {  // run_http_session catches its handlers' exceptions; this is a bug
+                       std::rethrow_exception(e);
+                     } catch (const std::exception& ex) {
+                       spdlog::error("http: a session ended by an exception: {}", ex.what());
+                     }
+                   });
   }
 }
 

@@ -1,6 +1,7 @@
 #pragma once
-// Accepts connections on one I/O thread's acceptor and starts a session for each, up to the
-// connection cap (connections beyond it are closed at once).
+// Accepts connections on one I/O thread's acceptor and starts a session for each, within the
+// connection caps (connection_limits: in total and per client address; connections beyond
+// them are closed at once).
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -10,8 +11,8 @@
 namespace kiwi {
 
 boost::asio::awaitable<void> run_listener(boost::asio::ip::tcp::acceptor& acceptor,
-                                          session_limits limits, std::size_t max_connections,
-                                          router_context& router, session_registry& registry);
+                                          session_limits limits, router_context& router,
+                                          session_registry& registry);
 
 // Binds host:port with SO_REUSEPORT so that several I/O threads can share one port.
 boost::asio::ip::tcp::acceptor bind_acceptor(boost::asio::io_context& io, const std::string& host,

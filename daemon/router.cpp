@@ -51,7 +51,7 @@ asio::awaitable<http_response> readyz(const http_request& req, router_context& c
     co_return json_response(req, 503,
                             json{{"status", "not ready"},
                                  {"reason", "Redis is unreachable: " + r.ec.message()}}
-                                .dump());
+                                .dump(-1, ' ', false, json::error_handler_t::replace));
   }
   co_return json_response(req, 200, R"({"status":"ready"})");
 }
@@ -146,7 +146,60 @@ asio::awaitable<http_response> webhook(const http_request& req, router_context& 
       json_response(req, 202, build_answer("queued", outcome.build_id, outcome.number)));
 }
 
+// The provider and service name of a /hooks/<provider>/<service> path.
+std::optional<std::pair<git_provider, std::string_view>> webhook_route(std::string_view target) {
+  for (auto [prefix, provider] : {std::pair{std::string_view("/hooks/github/"), git_provider::github},
+                                  std::pair{std::string_view("/hooks/gitlab/"), git_provider::gitlab}}) {
+    if (target.starts_with(prefix)) {
+      return std::pair{provider, target.substr(prefix.size())};
+    }
+  }
+  return std::nullopt;
+}
+
+std::string_view path_of(const http_request& req) {
+  std::string_view target(req.target().data(), req.target().size());
+  return target.substr(0, target.find('?'));
+}
+
 }  // namespace
+
+asio::awaitable<std::optional<http_response>> screen_request(const http_request& req,
+                                                             router_context& ctx) {
+  auto hook = webhook_route(path_of(req));
+  if (!hook) {
+    co_return std::nullopt;
+  }
+  auto [provider, name] = *hook;
+  auto refuse = [&](unsigned status, const std::string& message) {
+    spdlog::warn("webhook {} {}: {} {}", provider_name(provider), loggable(name), status, message);
+    ctx.stats.count_webhook(provider, static_cast<int>(status));
+    auto res = error_response(req, status, message);
+    res.keep_alive(false);  // the body was not read
+    return res;
+  };
+  if (req.method() != http::verb::post) {
+    co_return refuse(405, "method " + std::string(req.method_string()) +
+                              " is not allowed for webhooks; git servers POST them");
+  }
+  if (ctx.config.find_service(name) != nullptr) {
+    co_return std::nullopt;
+  }
+  bool known = false;
+  if (ctx.api != nullptr && is_dns1123_label(name)) {
+    try {
+      auto [ec, found] = co_await find_service(ctx.config, ctx.api->store, std::string(name));
+      known = ec || found.has_value();  // Redis down: the handler answers 503 after the body
+    } catch (const std::exception&) {
+      known = true;  // unreadable stored secrets: the handler reports it
+    }
+  }
+  if (!known) {
+    co_return refuse(404, "unknown service \"" + std::string(name) +
+                              "\": check the service name at the end of the webhook URL");
+  }
+  co_return std::nullopt;
+}
 
 asio::awaitable<http_response> handle_request(const http_request& req, router_context& ctx,
                                               const std::string& client) {
@@ -160,11 +213,8 @@ asio::awaitable<http_response> handle_request(const http_request& req, router_co
     }
     co_return co_await handle_api(req, *ctx.api, client);
   }
-  for (auto [prefix, provider] : {std::pair{std::string_view("/hooks/github/"), git_provider::github},
-                                  std::pair{std::string_view("/hooks/gitlab/"), git_provider::gitlab}}) {
-    if (target.starts_with(prefix)) {
-      co_return co_await webhook(req, ctx, provider, target.substr(prefix.size()));
-    }
+  if (auto hook = webhook_route(target)) {
+    co_return co_await webhook(req, ctx, hook->first, hook->second);
   }
   const bool get = req.method() == http::verb::get || req.method() == http::verb::head;
   if (target == "/healthz") {

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cstddef>
+#include <optional>
 
 #include <boost/asio/awaitable.hpp>
 
@@ -11,6 +12,8 @@
 #include "common/job_queue.hpp"
 #include "common/redis_client.hpp"
 #include "daemon/api.hpp"
+#include "daemon/connection_limits.hpp"
+#include "daemon/event_hub.hpp"
 #include "daemon/http_types.hpp"
 #include "daemon/metrics.hpp"
 
@@ -24,11 +27,19 @@ struct router_context {
   metrics& stats;
   const std::atomic<std::size_t>& open_connections;
   api_context* api = nullptr;  // null when the API is disabled
+  event_hub* events = nullptr;  // the SSE fan-out; null when the API is disabled
+  connection_limits* admission = nullptr;  // process-wide caps (event streams per client)
 };
 
 // client: the peer's address (API throttling of bad tokens).
 boost::asio::awaitable<http_response> handle_request(const http_request& request,
                                                      router_context& context,
                                                      const std::string& client);
+
+// Screens a request whose headers are in, before its body is read: a webhook with the wrong
+// method or for a service kiwid does not know is answered at once, its body never buffered.
+// nullopt: read the body and handle the request.
+boost::asio::awaitable<std::optional<http_response>> screen_request(const http_request& header,
+                                                                    router_context& context);
 
 }  // namespace kiwi

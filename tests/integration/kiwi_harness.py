@@ -373,8 +373,10 @@ class Kiwi:
     def all_output(self):
         return self.kiwid.output() + "".join(w.output() for w in self.workers)
 
-    def request(self, method, path, body=b"", headers=None, timeout=10):
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+    def request(self, method, path, body=b"", headers=None, timeout=10, source=None):
+        """source: the client address to send from (another loopback address, e.g. 127.0.0.2)."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout,
+                                          source_address=(source, 0) if source else None)
         try:
             conn.request(method, path, body=body, headers=headers or {})
             res = conn.getresponse()
@@ -397,7 +399,7 @@ class Kiwi:
         return wait_until(lambda: _read(os.path.join(self.data_dir, "admin.token")),
                           what="admin.token")
 
-    def api(self, method, path, body=None, token=None, raw=None, timeout=15):
+    def api(self, method, path, body=None, token=None, raw=None, timeout=15, source=None):
         """Calls /api/v1<path> with a bearer token; body is sent as JSON (raw: bytes as is).
         Returns (status, parsed JSON or None)."""
         headers = {}
@@ -406,7 +408,8 @@ class Kiwi:
         data = raw if raw is not None else (b"" if body is None else json.dumps(body).encode())
         if data:
             headers["Content-Type"] = "application/json"
-        status, _, out = self.request(method, "/api/v1" + path, data, headers, timeout=timeout)
+        status, _, out = self.request(method, "/api/v1" + path, data, headers, timeout=timeout,
+                                      source=source)
         try:
             parsed = json.loads(out) if out else None
         except ValueError:

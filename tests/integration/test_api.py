@@ -343,10 +343,13 @@ def test_authorization_matrix_for_every_route_and_role(env):
               "viewer": make_token(kiwi, admin, "viewer-bot", "viewer"),
               "developer": make_token(kiwi, admin, "dev-bot", "developer")}
     wrong = []
-    for method, path, body, needed in ROUTES:
-        # none and bad come first and a good token follows: the throttle never builds up.
+    for i, (method, path, body, needed) in enumerate(ROUTES):
+        # A good token does not clear the bad-token record of an address (issue 14): each
+        # route's two unauthenticated calls come from an address of their own, so the
+        # throttle never builds up.
         for role in ROLES:
-            status, answer = kiwi.api(method, path, body, tokens[role])
+            source = f"127.0.0.{2 + i}" if role in ("none", "bad") else None
+            status, answer = kiwi.api(method, path, body, tokens[role], source=source)
             if role in ("none", "bad"):
                 expected = "401"
                 ok = status == 401
@@ -380,7 +383,7 @@ def test_openapi_document_is_served(env):
         assert (method, route) in described, (method, path, sorted(body["paths"]))
 
 
-def test_repeated_bad_tokens_are_slowed_down_and_a_good_one_clears_it(env):
+def test_repeated_bad_tokens_are_slowed_down_and_a_good_one_does_not_clear_it(env):
     kiwi = start_kiwi(env)
     admin = kiwi.admin_token()
     times = []
@@ -392,11 +395,12 @@ def test_repeated_bad_tokens_are_slowed_down_and_a_good_one_clears_it(env):
     assert times[0] < 1.0 and times[1] < 1.0, times  # a typo or two costs nothing
     assert 0.2 < times[4] < 6.0, times
     assert times[4] > times[0], times
-    # A good token is answered (after the pending delay) and clears the record.
+    # A good token is answered (after its wait) but does not clear the record (issue 14): the
+    # next bad token still waits.
     assert kiwi.api("GET", "/queue", token=admin)[0] == 200
     started = time.monotonic()
     assert kiwi.api("GET", "/queue", token="kiwi_bad-again")[0] == 401
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started > 0.2
 
 
 def test_the_third_bad_token_already_waits_as_documented(env):

@@ -37,7 +37,11 @@ TEST_CASE("a minimal config gets the documented defaults") {
   CHECK(c.listen_host == "127.0.0.1");
   CHECK(c.listen_port == 8080);
   CHECK(c.redis.unix_path == "/tmp/r.sock");
-  CHECK(c.max_body_bytes == 10 * 1024 * 1024);
+  CHECK(c.max_body_bytes == 2 * 1024 * 1024);  // webhooks; a push is rarely over 1 MB
+  CHECK(c.http.max_api_body_bytes == 256 * 1024);
+  CHECK(c.http.max_buffered_body_bytes == 64 * 1024 * 1024);
+  CHECK(c.http.max_connections_per_client == 512);  // a quarter of http.max_connections
+  CHECK(c.http.max_event_streams_per_client == 32);
   CHECK(c.worker.concurrency == 4);
   REQUIRE(c.services.size() == 1);
   CHECK(c.services[0].git_username == "oauth2");
