@@ -388,7 +388,8 @@ error translate(int code) {
       contains(message, "http status code: 403")) {
     return error(error_kind::authentication, code, message);
   }
-  if (contains(message, "cross host redirect")) {
+  // libgit2 1.5 says "cannot redirect from 'a' to 'b'" (later versions "cross host redirect").
+  if (contains(message, "cannot redirect from") || contains(message, "cross host redirect")) {
     return error(error_kind::denied, code, redirect_refused_message({}));
   }
   if (code == GIT_ECERTIFICATE) {

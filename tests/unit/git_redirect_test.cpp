@@ -54,6 +54,7 @@ TEST_CASE("a redirect to another host gets no credentials: connection test") {
   CHECK_FALSE(r.ok);
   CHECK(r.error.find("redirect") != std::string::npos);
   CHECK(r.error_kind == "denied");
+  CHECK(r.error.find("set git_url to the repository's final address") != std::string::npos);
   CHECK(r.error.find(token) == std::string::npos);
   // The other host never saw an Authorization header (nor any request at all).
   INFO(server.record());
@@ -82,6 +83,7 @@ TEST_CASE("a redirect to another host gets no credentials: clone stage fetch") {
   INFO(message);
   // A refused redirect is a setting to fix (git_url), so the clone stage fails it permanently.
   CHECK(kind == kiwi::git::error_kind::denied);
+  CHECK(message.find("set git_url to the repository's final address") != std::string::npos);
   CHECK(message.find("redirect") != std::string::npos);
   CHECK(message.find(token) == std::string::npos);
   INFO(server.record());
