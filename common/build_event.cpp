@@ -91,6 +91,18 @@ std::string format_timestamp(std::chrono::system_clock::time_point t) {
                      tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms % 1000);
 }
 
+std::string_view stored_event_field(std::string_view event, std::string_view name) {
+  std::string key = "\"";
+  key.append(name).append("\":\"");
+  auto at = event.find(key);
+  if (at == std::string_view::npos) {
+    return {};
+  }
+  at += key.size();
+  auto end = event.find('"', at);
+  return end == std::string_view::npos ? std::string_view() : event.substr(at, end - at);
+}
+
 std::string event_json_prefix(const build_event& e) {
   std::string out = "{\"v\":1";
   out.reserve(256 + e.message.size());

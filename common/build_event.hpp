@@ -43,6 +43,11 @@ std::string event_json_prefix(const build_event& e);
 // The complete event for a given seq (what the storing script produces).
 std::string event_json(const build_event& e, long long seq);
 
+// A plain string field of a stored event, read without parsing the whole event: stored events
+// start {"v":1,"type":"...","build_id":"...",... (event_json and the queue's Lua write them so),
+// and neither value ever holds a quote. Empty when the field is absent.
+std::string_view stored_event_field(std::string_view event, std::string_view name);
+
 // Appends s as a JSON string literal: control characters escaped, invalid UTF-8 replaced by
 // U+FFFD, so the result is valid JSON whatever s holds.
 void append_json_string(std::string& out, std::string_view s);

@@ -3,25 +3,13 @@
 #include <fstream>
 
 #include "common/json_fields.hpp"
+#include "common/text.hpp"
 
 namespace kiwi {
 namespace {
 
 using json = nlohmann::json;
 using namespace json_fields;
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
-  }
-  if (c >= 'a' && c <= 'f') {
-    return c - 'a' + 10;
-  }
-  if (c >= 'A' && c <= 'F') {
-    return c - 'A' + 10;
-  }
-  return -1;
-}
 
 std::string decoded(std::string_view s, const char* what) {
   auto d = percent_decode(s);
@@ -168,8 +156,8 @@ std::optional<std::string> percent_decode(std::string_view s) {
       out += s[i];
       continue;
     }
-    const int hi = i + 1 < s.size() ? hex_value(s[i + 1]) : -1;
-    const int lo = i + 2 < s.size() ? hex_value(s[i + 2]) : -1;
+    const int hi = i + 1 < s.size() ? hex_digit_value(s[i + 1]) : -1;
+    const int lo = i + 2 < s.size() ? hex_digit_value(s[i + 2]) : -1;
     if (hi < 0 || lo < 0) {
       return std::nullopt;
     }

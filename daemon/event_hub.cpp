@@ -9,6 +9,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
+#include "common/build_event.hpp"
 #include "common/redis_keys.hpp"
 
 namespace asio = boost::asio;
@@ -17,19 +18,6 @@ namespace kiwi {
 namespace {
 
 constexpr std::chrono::milliseconds block{1000};  // bounds how late a shutdown is seen
-
-// Every stored event starts {"v":1,"type":...,"build_id":"<id>",... (build_event.cpp and the
-// queue's Lua write it so): the build is read without parsing the whole event.
-std::string build_of_event(std::string_view event) {
-  constexpr std::string_view key = R"("build_id":")";
-  auto at = event.find(key);
-  if (at == std::string_view::npos) {
-    return {};
-  }
-  at += key.size();
-  auto end = event.find('"', at);
-  return end == std::string_view::npos ? std::string() : std::string(event.substr(at, end - at));
-}
 
 }  // namespace
 
@@ -123,7 +111,7 @@ asio::awaitable<void> event_hub::follow() {
             const auto& kv = entry.elements[1].elements;
             for (std::size_t i = 0; i + 1 < kv.size(); i += 2) {
               if (kv[i].str == "event") {
-                notify(build_of_event(kv[i + 1].str));
+                notify(std::string(stored_event_field(kv[i + 1].str, "build_id")));
               }
             }
           }

@@ -7,6 +7,7 @@
 #include <boost/beast/http/verb.hpp>
 #include <spdlog/spdlog.h>
 
+#include "common/build_event.hpp"
 #include "common/redis_keys.hpp"
 
 namespace asio = boost::asio;
@@ -67,19 +68,6 @@ bool valid_stream_id(std::string_view id) {
   };
   return dash == std::string_view::npos ? digits(id)
                                         : digits(id.substr(0, dash)) && digits(id.substr(dash + 1));
-}
-
-// Every stored event starts {"v":1,"type":"<type>",... (build_event.cpp and the queue's Lua
-// write it so): the type is read without parsing the whole event.
-std::string_view event_type_of(std::string_view event) {
-  constexpr std::string_view key = R"("type":")";
-  auto at = event.find(key);
-  if (at == std::string_view::npos) {
-    return {};
-  }
-  at += key.size();
-  auto end = event.find('"', at);
-  return end == std::string_view::npos ? std::string_view() : event.substr(at, end - at);
 }
 
 bool is_final(std::string_view type) {
@@ -256,7 +244,7 @@ asio::awaitable<void> serve_event_stream(beast::tcp_stream& stream, const http_r
           if (kv[i].str != "event") {
             continue;
           }
-          const std::string_view type = event_type_of(kv[i + 1].str);
+          const std::string_view type = stored_event_field(kv[i + 1].str, "type");
           const bool final = !build_id.empty() && is_final(type);
           if (!logs_only || final || type == "stage.log") {
             frames += sse_frame(from, type, kv[i + 1].str);

@@ -69,3 +69,17 @@ TEST_CASE("build ids are 26 characters and sort by time") {
     CHECK(((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z')));
   }
 }
+
+// Event streams find a stored event's build and type without parsing it, whatever its message says.
+TEST_CASE("stored_event_field reads the leading fields of a stored event") {
+  kiwi::build_event e;
+  e.type = kiwi::event_type::build_queued;
+  e.build_id = "42-1";
+  e.service = "app";
+  e.message = R"(a commit saying "type":"build.failed" and "build_id":"7-7")";
+  const std::string stored = kiwi::event_json(e, 1);
+  CHECK(kiwi::stored_event_field(stored, "type") == "build.queued");
+  CHECK(kiwi::stored_event_field(stored, "build_id") == "42-1");
+  CHECK(kiwi::stored_event_field(stored, "missing").empty());
+  CHECK(kiwi::stored_event_field(R"({"v":1,"type":"unterminated)", "type").empty());
+}
