@@ -121,12 +121,21 @@ if [[ ! -s $var/demo/webhook_secret ]]; then
   (umask 077; od -An -N16 -tx1 /dev/urandom | tr -d ' \n' >"$var/demo/webhook_secret")
 fi
 secret=$(cat "$var/demo/webhook_secret")
+# RUN steps get Kiwi's isolated bridge network, which only a root worker can set up
+# (docs/security.md); as another user the demo builds with no network at all, which its
+# Dockerfile does not need. Never "host".
+build_network=isolated
+if [[ $(id -u) -ne 0 ]]; then
+  build_network=none
+  echo "not root: the demo's builds run with build.network \"none\" (isolated needs root)"
+fi
 (umask 077; cat >"$var/kiwi.demo.json" <<JSON
 {
   "listen": "127.0.0.1:$port",
   "redis": "$redis_url",
   "data_dir": "$var/data",
   "worker": { "concurrency": 2 },
+  "build": { "network": "$build_network" },
   "services": [
     { "name": "demo-app", "git_url": "file://$repo", "branch": "main",
       "webhook_secret": "$secret" }
