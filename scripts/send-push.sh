@@ -40,7 +40,17 @@ open(sys.argv[2], "w").write(svc["webhook_secret"])
 host, _, port = cfg.get("listen", "127.0.0.1:8080").rpartition(":")
 print(svc["name"]); print(svc["git_url"][len("file://"):]); print(svc["branch"])
 print(host if host not in ("", "0.0.0.0", "[::]") else "127.0.0.1"); print(port)
-print(cfg["redis"]); print(cfg["data_dir"])
+# Redis: the URL without its password (printed, so it may show) and the password, from the URL
+# or redis_password_file, into the private temp dir for redis-cli's REDISCLI_AUTH.
+from urllib.parse import unquote
+scheme, sep, rest = cfg["redis"].partition("://")
+authority = rest if scheme == "unix" else rest.split("/", 1)[0]  # unix://user:pw@/path
+creds, where = rest.split("@", 1) if "@" in authority else ("", rest)  # both %-encoded
+user, _, password = creds.partition(":")
+if cfg.get("redis_password_file"):
+    password = open(cfg["redis_password_file"]).read().rstrip("\n")
+open(sys.argv[2] + ".redis", "w").write(unquote(password))
+print(scheme + sep + (user + "@" if user else "") + where); print(cfg["data_dir"])
 PY
 )
 [[ ${#settings[@]} -eq 7 ]] || { echo "cannot read $config" >&2; exit 1; }
@@ -59,11 +69,17 @@ if [[ $dry_run -eq 0 ]]; then
   # (subscribed before sending, so no event is missed).
   curl -sf -o /dev/null "http://$host:$port/readyz" ||
     { echo "kiwid is not ready at http://$host:$port (is scripts/demo.sh running?)" >&2; exit 1; }
+  # The password reaches redis-cli through its environment, never its command line (ps).
+  redis_user=
   if [[ $redis_url == unix://* ]]; then
-    cli=(redis-cli -s "${redis_url#unix://}")
+    where=${redis_url#unix://}
+    [[ $where == *@* ]] && redis_user=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.unquote(sys.argv[1]))' "${where%%@*}")
+    cli=(redis-cli -s "${where#*@}")
+    [[ -n $redis_user ]] && cli+=(--user "$redis_user")
   else
     cli=(redis-cli -u "$redis_url")
   fi
+  [[ -s $tmp/secret.redis ]] && export REDISCLI_AUTH="$(cat "$tmp/secret.redis")"
   "${cli[@]}" --raw SUBSCRIBE "$channel" >"$tmp/events" 2>&1 &
   sub=$!
   for _ in $(seq 50); do
@@ -72,7 +88,7 @@ if [[ $dry_run -eq 0 ]]; then
     sleep 0.1
   done
   grep -qx "$channel" "$tmp/events" ||
-    { echo "cannot subscribe to $channel at $(sed -E 's#^([a-z]+://)[^@/]*@#\1***@#' <<<"$redis_url"):" >&2
+    { echo "cannot subscribe to $channel at $redis_url:" >&2
       cat "$tmp/events" >&2; exit 1; }
 fi
 
