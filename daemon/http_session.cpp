@@ -125,8 +125,9 @@ http_request bare_request(unsigned version) {
 
 // The coroutine frame owns `lease`: the connection's slot goes back however the session ends.
 asio::awaitable<void> run_http_session(asio::ip::tcp::socket socket,
-                                       [[maybe_unused]] admission_lease lease, std::string client, session_limits limits,
-                                       router_context& router, session_registry& registry) {
+                                       [[maybe_unused]] admission_lease lease, std::string client,
+                                       session_limits limits, router_context& router,
+                                       session_registry& registry) {
   active_mark active(registry);
   beast::tcp_stream stream(std::move(socket));
   beast::flat_buffer buffer;
