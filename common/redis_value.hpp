@@ -21,4 +21,35 @@ struct redis_value {
   std::optional<std::string> as_string() const;
 };
 
+// Calls fn(id, event) for each entry of a build event stream as XRANGE returns it,
+// [[id, [field, value, ...]], ...]; event is the entry's "event" field (Kiwi's streams store
+// that one field), empty if it has none. Malformed entries are skipped.
+template <class F>
+void for_each_stream_entry(const redis_value& entries, F&& fn) {
+  for (const auto& entry : entries.elements) {
+    if (entry.elements.size() != 2) {
+      continue;
+    }
+    const std::string* event = nullptr;
+    const auto& kv = entry.elements[1].elements;
+    for (std::size_t i = 0; i + 1 < kv.size() && event == nullptr; i += 2) {
+      if (kv[i].str == "event") {
+        event = &kv[i + 1].str;
+      }
+    }
+    static const std::string none;
+    fn(entry.elements[0].str, event != nullptr ? *event : none);
+  }
+}
+
+// The same for an XREAD reply, [[key, <entries as XRANGE returns them>], ...].
+template <class F>
+void for_each_read_entry(const redis_value& reply, F&& fn) {
+  for (const auto& stream : reply.elements) {
+    if (stream.elements.size() == 2) {
+      for_each_stream_entry(stream.elements[1], fn);
+    }
+  }
+}
+
 }  // namespace kiwi

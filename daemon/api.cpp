@@ -982,21 +982,12 @@ class api_handler {
         redis_args("XRANGE", keys::build_events(id), "-", "+"), ctx_.config.redis_timeout);
     check(entries.ec);
     std::string text;
-    for (const auto& entry : entries.value.elements) {
-      if (entry.elements.size() != 2) {
-        continue;
+    for_each_stream_entry(entries.value, [&](const std::string&, const std::string& event) {
+      const json e = json::parse(event, nullptr, false);
+      if (e.is_object() && e.value("type", "") == "stage.log") {
+        text += "[" + e.value("stage", "") + "] " + e.value("message", "") + "\n";
       }
-      const auto& kv = entry.elements[1].elements;
-      for (std::size_t i = 0; i + 1 < kv.size(); i += 2) {
-        if (kv[i].str != "event") {
-          continue;
-        }
-        const json e = json::parse(kv[i + 1].str, nullptr, false);
-        if (e.is_object() && e.value("type", "") == "stage.log") {
-          text += "[" + e.value("stage", "") + "] " + e.value("message", "") + "\n";
-        }
-      }
-    }
+    });
     http_response res = json_response(req_, 200, std::move(text));
     res.set(http::field::content_type, "text/plain; charset=utf-8");
     co_return res;

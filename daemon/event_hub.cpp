@@ -99,23 +99,12 @@ asio::awaitable<void> event_hub::follow() {
       if (r.ec) {
         last.clear();  // once back, start from the end again and wake every stream to catch up
       } else {
-        for (const auto& s : r.value.elements) {
-          if (s.elements.size() != 2) {
-            continue;
+        for_each_read_entry(r.value, [&](const std::string& id, const std::string& event) {
+          last = id;
+          if (!event.empty()) {
+            notify(std::string(stored_event_field(event, "build_id")));
           }
-          for (const auto& entry : s.elements[1].elements) {
-            if (entry.elements.size() != 2) {
-              continue;
-            }
-            last = entry.elements[0].str;
-            const auto& kv = entry.elements[1].elements;
-            for (std::size_t i = 0; i + 1 < kv.size(); i += 2) {
-              if (kv[i].str == "event") {
-                notify(std::string(stored_event_field(kv[i + 1].str, "build_id")));
-              }
-            }
-          }
-        }
+        });
         continue;
       }
     }

@@ -229,30 +229,19 @@ asio::awaitable<void> serve_event_stream(beast::tcp_stream& stream, const http_r
     }
     std::string frames;
     std::size_t entries = 0;
-    for (const auto& s : r.value.elements) {
-      if (s.elements.size() != 2) {
-        continue;
+    for_each_read_entry(r.value, [&](const std::string& id, const std::string& event) {
+      ++entries;
+      from = id;
+      if (event.empty()) {
+        return;
       }
-      for (const auto& entry : s.elements[1].elements) {
-        if (entry.elements.size() != 2) {
-          continue;
-        }
-        ++entries;
-        from = entry.elements[0].str;
-        const auto& kv = entry.elements[1].elements;
-        for (std::size_t i = 0; i + 1 < kv.size(); i += 2) {
-          if (kv[i].str != "event") {
-            continue;
-          }
-          const std::string_view type = stored_event_field(kv[i + 1].str, "type");
-          const bool final = !build_id.empty() && is_final(type);
-          if (!logs_only || final || type == "stage.log") {
-            frames += sse_frame(from, type, kv[i + 1].str);
-          }
-          done = done || final;
-        }
+      const std::string_view type = stored_event_field(event, "type");
+      const bool final = !build_id.empty() && is_final(type);
+      if (!logs_only || final || type == "stage.log") {
+        frames += sse_frame(from, type, event);
       }
-    }
+      done = done || final;
+    });
     read_now = entries == 200;  // a full page: more is waiting
     const auto now = std::chrono::steady_clock::now();
     if (frames.empty() && now - last_write >= keep_alive_every) {
