@@ -41,6 +41,7 @@ struct api_error {
   unsigned status;
   std::string message;
   std::string field;
+  std::chrono::seconds retry_after{0};  // sent as Retry-After when set (429)
 };
 
 http_response error_of(const http_request& req, const api_error& e) {
@@ -48,7 +49,11 @@ http_response error_of(const http_request& req, const api_error& e) {
   if (!e.field.empty()) {
     body["field"] = e.field;
   }
-  return json_response(req, e.status, answer_json(body));
+  http_response res = json_response(req, e.status, answer_json(body));
+  if (e.retry_after.count() > 0) {
+    res.set(http::field::retry_after, std::to_string(e.retry_after.count()));
+  }
+  return res;
 }
 
 http_response ok(const http_request& req, const json& body, unsigned status = 200) {
@@ -342,9 +347,10 @@ class api_handler {
   asio::awaitable<api_role> authenticate() {
     auto attempt = ctx_.throttle.begin(client_, auth_throttle::clock::now());
     if (attempt.refused()) {
-      throw api_error{429, "too many bad tokens from " + client_ + "; retry in " +
-                               std::to_string(attempt.retry_after().count()) + " s",
-                      ""};
+      throw api_error{429,
+                      "too many bad tokens from " + client_ + "; retry in " +
+                          std::to_string(attempt.retry_after().count()) + " s",
+                      "", attempt.retry_after()};
     }
     if (attempt.wait().count() > 0) {
       asio::steady_timer t(co_await asio::this_coro::executor, attempt.wait());

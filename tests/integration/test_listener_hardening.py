@@ -7,6 +7,7 @@ follower. Every flood is bounded in size and time and probes only 127.0.0.1 / 12
 import hashlib
 import hmac
 import json
+import re
 import resource
 import signal
 import socket
@@ -15,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from kiwi_harness import GitRepo, Kiwi, RedisServer, rmtree, tempdir
+from kiwi_harness import GitRepo, Kiwi, RedisServer, rmtree, tempdir, wait_until
 
 SECRET = "listener-webhook-secret-0001"
 MiB = 1024 * 1024
@@ -211,19 +212,78 @@ def test_one_client_cannot_take_every_connection_and_sigterm_does_not_wait(env):
             s.close()
 
 
+def read_answer(sock):
+    """One answer on a kept-alive connection: the head, then Content-Length bytes of body."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = re.search(rb"\r\ncontent-length: *([0-9]+)", head.lower())
+    while length and len(body) < int(length.group(1)):
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return head.lower()
+
+
+def test_a_crowded_kiwid_closes_connections_after_answering(env):
+    kiwi = start_kiwi(env, {"http": {"max_connections": 8, "max_connections_per_client": 8}})
+    request = b"GET /healthz HTTP/1.1\r\nHost: k\r\n\r\n"
+    kept = socket.create_connection(("127.0.0.1", kiwi.port), timeout=10)
+    idle = []
+    try:
+        kept.sendall(request)
+        head = read_answer(kept)
+        assert head.startswith(b"http/1.1 200"), head
+        assert b"connection: close" not in head, head  # one connection open: kept alive
+        # Five idle connections more: six of eight open, three quarters.
+        for _ in range(5):
+            idle.append(socket.create_connection(("127.0.0.1", kiwi.port), timeout=10))
+
+        def open_connections():
+            status, _, body = kiwi.request("GET", "/metrics", source="127.0.0.2")
+            found = re.search(rb"^kiwi_http_open_connections ([0-9]+)", body, re.M)
+            # Seven: the six, and this request's own connection.
+            return status == 200 and found is not None and int(found.group(1)) >= 7
+        wait_until(open_connections, what="six connections open besides /metrics'")
+        kept.sendall(request)
+        head = read_answer(kept)
+        assert head.startswith(b"http/1.1 200"), head
+        assert b"connection: close" in head, head
+        assert kept.recv(1) == b""  # and kiwid closed it
+    finally:
+        kept.close()
+        for s in idle:
+            s.close()
+
+
 # --- 6. bad tokens and event streams -----------------------------------------------------------
 
 def test_parallel_bad_tokens_are_throttled_per_client_and_a_good_token_does_not_reset(env):
     kiwi = start_kiwi(env)
     admin = kiwi.admin_token()
 
-    def guess(i):
+    def guess_answer(i):
         request = (b"GET /api/v1/queue HTTP/1.1\r\nHost: k\r\nConnection: close\r\n"
                    b"Authorization: Bearer kiwi_" + b"%040x" % i + b"\r\n\r\n")
-        return exchange(kiwi.port, request, timeout=30)[0]
+        return exchange(kiwi.port, request, timeout=30)
+
+    def guess(i):
+        return guess_answer(i)[0]
 
     with ThreadPoolExecutor(max_workers=300) as pool:
-        statuses = list(pool.map(guess, range(300)))
+        answers = list(pool.map(guess_answer, range(300)))
+    statuses = [status for status, _ in answers]
+    # A refused guess says when to come back, in the header clients and proxies read.
+    refused = [answer for status, answer in answers if status == 429]
+    assert refused
+    for answer in refused:
+        head = answer.split(b"\r\n\r\n", 1)[0].lower()
+        assert re.search(rb"\r\nretry-after: [1-9][0-9]*\r\n", head + b"\r\n"), head
     checked = statuses.count(401)
     print(f"300 parallel guesses: {checked} checked (401), {statuses.count(429)} refused (429)")
     assert set(statuses) <= {401, 429}, set(statuses)
