@@ -49,6 +49,15 @@ def token_for(kiwi, admin, name, role):
     return body["token"]
 
 
+def check_config(env, config, name):
+    """kiwid --check-config on config, written to <root>/<name>; the finished process."""
+    path = os.path.join(env["root"], name)
+    with open(path, "w") as f:
+        json.dump(config, f)
+    return subprocess.run([os.path.join(BIN_DIR, "kiwid"), "--check-config", "--config", path],
+                          capture_output=True, text=True, timeout=30)
+
+
 def assert_secrets_absent(kiwi, *answers):
     text = kiwi.kiwid.output() + json.dumps(answers)
     for secret in (TOKEN, NEW_TOKEN, PASSWORD, RUNTIME_TOKEN, "UNIQUE-cred-tls-key-77aa"):
@@ -158,12 +167,7 @@ def test_no_url_carries_credentials(env):
                                           "webhook_secret": SECRET,
                                           "git_url": "https://ghp_UNIQUEuserinfo01@github.com/"
                                                      "acme/app.git"}])
-    path = os.path.join(env["root"], "leaky.json")
-    with open(path, "w") as f:
-        json.dump(config, f)
-    done = subprocess.run([os.path.join(BIN_DIR, "kiwid"),
-                           "--check-config", "--config", path], capture_output=True, text=True,
-                          timeout=30)
+    done = check_config(env, config, "leaky.json")
     assert done.returncode == 2, done
     assert "git_url" in done.stderr + done.stdout
     assert "UNIQUEuserinfo01" not in done.stderr + done.stdout
@@ -215,11 +219,6 @@ def test_denied_hosts_are_refused_before_any_connection(env):
 def test_the_host_lists_are_checked_at_start(env):
     kiwi = start_kiwi(env)
     config = dict(kiwi.config, git={"denied_hosts": ["not a host!"]})
-    path = os.path.join(env["root"], "bad-hosts.json")
-    with open(path, "w") as f:
-        json.dump(config, f)
-    done = subprocess.run([os.path.join(BIN_DIR, "kiwid"),
-                           "--check-config", "--config", path], capture_output=True, text=True,
-                          timeout=30)
+    done = check_config(env, config, "bad-hosts.json")
     assert done.returncode == 2, done
     assert "git.denied_hosts" in done.stderr + done.stdout

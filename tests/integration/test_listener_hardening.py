@@ -212,15 +212,20 @@ def test_one_client_cannot_take_every_connection_and_sigterm_does_not_wait(env):
             s.close()
 
 
-def read_answer(sock):
-    """One answer on a kept-alive connection: the head, then Content-Length bytes of body."""
+def read_head(sock):
+    """Reads until an answer's head has ended; returns every byte read (the body may have begun)."""
     data = b""
     while b"\r\n\r\n" not in data:
         chunk = sock.recv(65536)
         if not chunk:
             break
         data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
+    return data
+
+
+def read_answer(sock):
+    """One answer on a kept-alive connection: the head, then Content-Length bytes of body."""
+    head, _, body = read_head(sock).partition(b"\r\n\r\n")
     length = re.search(rb"\r\ncontent-length: *([0-9]+)", head.lower())
     while length and len(body) < int(length.group(1)):
         chunk = sock.recv(65536)
@@ -306,13 +311,7 @@ def open_stream(port, token, source):
     s = socket.create_connection(("127.0.0.1", port), timeout=10, source_address=(source, 0))
     s.sendall(b"GET /api/v1/events HTTP/1.1\r\nHost: k\r\nAuthorization: Bearer " +
               token.encode() + b"\r\n\r\n")
-    head = b""
-    while b"\r\n\r\n" not in head:
-        chunk = s.recv(4096)
-        if not chunk:
-            break
-        head += chunk
-    return s, head
+    return s, read_head(s)
 
 
 def redis_clients(redis_server):

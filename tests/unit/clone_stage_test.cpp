@@ -128,16 +128,21 @@ const std::map<std::string, std::string> first_files = {
     {"run.sh", "#!/bin/sh\necho run\n"},
 };
 
+// Pushes first_files, run.sh made executable in a second commit; the head commit's sha.
+std::string push_with_executable(test::test_repo& repo) {
+  repo.commit(first_files, "first");
+  repo.git({"update-index", "--chmod=+x", "run.sh"});
+  repo.git({"commit", "-q", "-m", "executable"});
+  repo.git({"push", "-q", "origin", "HEAD"});
+  return repo.rev_parse("HEAD");
+}
+
 }  // namespace
 
 TEST_CASE("a file:// clone writes the commit's files, and only them, into the workspace") {
   test::temp_dir dir("kiwi-clone");
   test::test_repo repo(dir.path(), "app");
-  repo.commit(first_files, "first");
-  repo.git({"update-index", "--chmod=+x", "run.sh"});
-  repo.git({"commit", "-q", "-m", "executable"});
-  repo.git({"push", "-q", "origin", "HEAD"});
-  const std::string sha = repo.rev_parse("HEAD");
+  const std::string sha = push_with_executable(repo);
 
   test::line_log progress;
   auto request = make_request(dir, repo.file_url(), sha, "b1");
@@ -165,11 +170,7 @@ TEST_CASE("a file:// clone writes the commit's files, and only them, into the wo
 TEST_CASE("a checkout under umask 077 keeps git's 0644 and 0755 modes") {
   test::temp_dir dir("kiwi-clone");
   test::test_repo repo(dir.path(), "app");
-  repo.commit(first_files, "first");
-  repo.git({"update-index", "--chmod=+x", "run.sh"});
-  repo.git({"commit", "-q", "-m", "executable"});
-  repo.git({"push", "-q", "origin", "HEAD"});
-  const std::string sha = repo.rev_parse("HEAD");
+  const std::string sha = push_with_executable(repo);
   auto request = make_request(dir, repo.file_url(), sha, "b1");
   const mode_t saved = ::umask(077);
   const auto outcome = run_clone(request);
