@@ -30,7 +30,7 @@
 #include <git2.h>
 #include <nlohmann/json.hpp>
 
-#include "common/git.hpp"
+#include "common/git/git.hpp"
 #include "worker/clone_stage.hpp"
 
 namespace {

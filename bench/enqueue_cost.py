@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Where Redis' time goes in kiwid's enqueue script: Redis CPU per enqueue for the script as
-common/job_queue.cpp has it, and for copies with one part taken out.
+common/queue/job_queue.cpp has it, and for copies with one part taken out.
 
     bench/enqueue_cost.py [N] [rounds]        # default 20000 enqueues, 2 rounds
 
@@ -21,7 +21,7 @@ import time
 import redis
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SRC = open(os.path.join(ROOT, "common", "job_queue.cpp")).read()
+SRC = open(os.path.join(ROOT, "common", "queue", "job_queue.cpp")).read()
 PRELUDE = "local P = 'kiwi:{q}:'\n" + re.search(
     r'std::string prelude\(\) \{.*?R"lua\((.*?)\)lua"', SRC, re.S).group(1)
 FLOOR = re.search(r'kScript = R"lua\((.*?)\)lua"',

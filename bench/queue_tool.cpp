@@ -20,11 +20,11 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
-#include "common/build_id.hpp"
-#include "common/config.hpp"
-#include "common/job_queue.hpp"
-#include "common/logging.hpp"
-#include "common/redis_client.hpp"
+#include "common/queue/build_id.hpp"
+#include "common/config/config.hpp"
+#include "common/queue/job_queue.hpp"
+#include "common/base/logging.hpp"
+#include "common/redis/redis_client.hpp"
 
 namespace asio = boost::asio;
 using namespace kiwi;

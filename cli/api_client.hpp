@@ -7,7 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "common/http_client.hpp"
+#include "common/http/http_client.hpp"
 
 namespace kiwi::cli {
 

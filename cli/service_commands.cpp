@@ -9,7 +9,7 @@
 #include "cli/commands.hpp"
 #include "cli/output.hpp"
 #include "cli/terminal.hpp"
-#include "common/resources.hpp"
+#include "common/config/resources.hpp"
 
 namespace kiwi::cli {
 

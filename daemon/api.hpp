@@ -10,11 +10,11 @@
 
 #include <boost/asio/awaitable.hpp>
 
-#include "common/api_auth.hpp"
-#include "common/config.hpp"
-#include "common/job_queue.hpp"
-#include "common/redis_client.hpp"
-#include "common/resource_store.hpp"
+#include "daemon/api_auth.hpp"
+#include "common/config/config.hpp"
+#include "common/queue/job_queue.hpp"
+#include "common/redis/redis_client.hpp"
+#include "common/store/resource_store.hpp"
 #include "daemon/http_types.hpp"
 
 namespace kiwi {

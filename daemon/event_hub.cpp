@@ -9,8 +9,8 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
-#include "common/build_event.hpp"
-#include "common/redis_keys.hpp"
+#include "common/queue/build_event.hpp"
+#include "common/redis/redis_keys.hpp"
 
 namespace asio = boost::asio;
 

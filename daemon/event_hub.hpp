@@ -18,8 +18,8 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
-#include "common/config.hpp"
-#include "common/redis_client.hpp"
+#include "common/config/config.hpp"
+#include "common/redis/redis_client.hpp"
 
 namespace kiwi {
 

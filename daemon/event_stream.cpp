@@ -7,8 +7,8 @@
 #include <boost/beast/http/verb.hpp>
 #include <spdlog/spdlog.h>
 
-#include "common/build_event.hpp"
-#include "common/redis_keys.hpp"
+#include "common/queue/build_event.hpp"
+#include "common/redis/redis_keys.hpp"
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;

@@ -14,11 +14,11 @@
 #include <boost/asio/as_tuple.hpp>
 #include <spdlog/spdlog.h>
 
-#include "common/data_dir.hpp"
-#include "common/api_auth.hpp"
-#include "common/secret_box.hpp"
-#include "common/service_notify.hpp"
-#include "common/systemd_watchdog.hpp"
+#include "common/base/data_dir.hpp"
+#include "daemon/api_auth.hpp"
+#include "common/security/secret_box.hpp"
+#include "common/base/service_notify.hpp"
+#include "common/base/systemd_watchdog.hpp"
 #include "daemon/listener.hpp"
 
 namespace asio = boost::asio;

@@ -5,7 +5,7 @@
 #include <filesystem>
 #include <memory>
 
-#include "common/config.hpp"
+#include "common/config/config.hpp"
 
 namespace kiwi {
 

@@ -7,9 +7,9 @@
 
 #include <spdlog/spdlog.h>
 
-#include "common/config.hpp"
-#include "common/git.hpp"
-#include "common/logging.hpp"
+#include "common/config/config.hpp"
+#include "common/git/git.hpp"
+#include "common/base/logging.hpp"
 #include "daemon/kiwid_app.hpp"
 
 namespace {

@@ -10,7 +10,7 @@
 #include <utility>
 #include <vector>
 
-#include "common/push_event.hpp"
+#include "daemon/push_event.hpp"
 
 namespace kiwi {
 

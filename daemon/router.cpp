@@ -6,8 +6,8 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
-#include "common/build_event.hpp"
-#include "common/redis_keys.hpp"
+#include "common/queue/build_event.hpp"
+#include "common/redis/redis_keys.hpp"
 #include "daemon/webhook_intake.hpp"
 
 namespace asio = boost::asio;

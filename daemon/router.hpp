@@ -8,9 +8,9 @@
 
 #include <boost/asio/awaitable.hpp>
 
-#include "common/config.hpp"
-#include "common/job_queue.hpp"
-#include "common/redis_client.hpp"
+#include "common/config/config.hpp"
+#include "common/queue/job_queue.hpp"
+#include "common/redis/redis_client.hpp"
 #include "daemon/api.hpp"
 #include "daemon/connection_limits.hpp"
 #include "daemon/event_hub.hpp"

@@ -2,8 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "common/build_id.hpp"
-#include "common/webhook_signature.hpp"
+#include "common/queue/build_id.hpp"
+#include "common/security/webhook_signature.hpp"
 
 namespace kiwi {
 namespace {

@@ -6,9 +6,9 @@
 #include <optional>
 #include <string>
 
-#include "common/config.hpp"
-#include "common/job_queue.hpp"
-#include "common/push_event.hpp"
+#include "common/config/config.hpp"
+#include "common/queue/job_queue.hpp"
+#include "daemon/push_event.hpp"
 #include "daemon/http_types.hpp"
 
 namespace kiwi {

@@ -7,9 +7,9 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
-#include "common/child_process.hpp"
-#include "common/data_dir.hpp"
-#include "common/config.hpp"
+#include "common/base/child_process.hpp"
+#include "common/base/data_dir.hpp"
+#include "common/config/config.hpp"
 
 namespace kiwi {
 namespace {

@@ -12,11 +12,11 @@
 #include <system_error>
 #include <tuple>
 
-#include "common/dockerfile.hpp"
-#include "common/image_reference.hpp"
-#include "common/redact.hpp"
-#include "common/repo_view.hpp"
-#include "common/tag_rule.hpp"
+#include "common/build/dockerfile.hpp"
+#include "common/build/image_reference.hpp"
+#include "common/security/redact.hpp"
+#include "common/git/repo_view.hpp"
+#include "common/build/tag_rule.hpp"
 #include "worker/kaniko_backend.hpp"
 
 namespace kiwi {

@@ -15,9 +15,9 @@
 #include <variant>
 #include <vector>
 
-#include "common/dockerfile.hpp"
-#include "common/resources.hpp"
-#include "common/retry_policy.hpp"
+#include "common/build/dockerfile.hpp"
+#include "common/config/resources.hpp"
+#include "common/queue/retry_policy.hpp"
 #include "worker/buildah_backend.hpp"
 
 namespace kiwi {

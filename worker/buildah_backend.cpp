@@ -13,11 +13,11 @@
 
 #include <nlohmann/json.hpp>
 
-#include "common/image_reference.hpp"
-#include "common/redact.hpp"
-#include "common/webhook_signature.hpp"  // base64_encode
+#include "common/build/image_reference.hpp"
+#include "common/security/redact.hpp"
+#include "common/security/webhook_signature.hpp"  // base64_encode
 #include "worker/buildah_output.hpp"
-#include "common/child_process.hpp"
+#include "common/base/child_process.hpp"
 #include "worker/dockerfile_outline.hpp"
 
 namespace kiwi {

@@ -22,7 +22,7 @@
 #include <utility>
 #include <vector>
 
-#include "common/image_build.hpp"
+#include "common/build/image_build.hpp"
 #include "worker/build_network.hpp"
 
 namespace kiwi {

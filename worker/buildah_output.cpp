@@ -4,8 +4,8 @@
 #include <array>
 #include <cctype>
 
-#include "common/image_reference.hpp"
-#include "common/text.hpp"
+#include "common/build/image_reference.hpp"
+#include "common/base/text.hpp"
 
 namespace kiwi {
 namespace {

@@ -8,7 +8,7 @@
 #include <string_view>
 
 #include "worker/dockerfile_outline.hpp"
-#include "common/image_build.hpp"
+#include "common/build/image_build.hpp"
 
 namespace kiwi {
 

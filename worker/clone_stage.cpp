@@ -7,8 +7,8 @@
 #include <exception>
 #include <system_error>
 
-#include "common/git.hpp"
-#include "common/git_mirror.hpp"
+#include "common/git/git.hpp"
+#include "common/git/git_mirror.hpp"
 
 namespace kiwi {
 namespace {

@@ -12,7 +12,7 @@
 #include <string_view>
 #include <variant>
 
-#include "common/git_mirror.hpp"
+#include "common/git/git_mirror.hpp"
 
 namespace kiwi {
 

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cctype>
 
-#include "common/text.hpp"
+#include "common/base/text.hpp"
 
 namespace kiwi {
 namespace {

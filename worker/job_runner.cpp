@@ -11,8 +11,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include "common/retry_policy.hpp"
-#include "common/blocking_pool.hpp"
+#include "common/queue/retry_policy.hpp"
+#include "common/base/blocking_pool.hpp"
 #include "worker/build_stage.hpp"
 #include "worker/clone_stage.hpp"
 

@@ -15,9 +15,9 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/thread_pool.hpp>
 
-#include "common/config.hpp"
-#include "common/job_queue.hpp"
-#include "common/resource_store.hpp"
+#include "common/config/config.hpp"
+#include "common/queue/job_queue.hpp"
+#include "common/store/resource_store.hpp"
 #include "worker/build_network.hpp"
 
 namespace kiwi {

@@ -6,9 +6,9 @@
 
 #include <spdlog/spdlog.h>
 
-#include "common/http_client.hpp"
-#include "common/image_reference.hpp"
-#include "common/redact.hpp"
+#include "common/http/http_client.hpp"
+#include "common/build/image_reference.hpp"
+#include "common/security/redact.hpp"
 
 namespace kiwi {
 

@@ -18,9 +18,9 @@
 #include <string_view>
 #include <vector>
 
-#include "common/resources.hpp"
-#include "common/image_build.hpp"
-#include "common/kaniko_job.hpp"
+#include "common/config/resources.hpp"
+#include "common/build/image_build.hpp"
+#include "common/kubernetes/kaniko_job.hpp"
 
 namespace kiwi {
 

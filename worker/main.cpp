@@ -6,9 +6,9 @@
 
 #include <spdlog/spdlog.h>
 
-#include "common/config.hpp"
-#include "common/git.hpp"
-#include "common/logging.hpp"
+#include "common/config/config.hpp"
+#include "common/git/git.hpp"
+#include "common/base/logging.hpp"
 #include "worker/worker_app.hpp"
 
 int main(int argc, char** argv) {

@@ -15,12 +15,12 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
-#include "common/data_dir.hpp"
-#include "common/job_queue.hpp"
-#include "common/redis_client.hpp"
-#include "common/secret_box.hpp"
-#include "common/service_notify.hpp"
-#include "common/systemd_watchdog.hpp"
+#include "common/base/data_dir.hpp"
+#include "common/queue/job_queue.hpp"
+#include "common/redis/redis_client.hpp"
+#include "common/security/secret_box.hpp"
+#include "common/base/service_notify.hpp"
+#include "common/base/systemd_watchdog.hpp"
 #include "worker/job_runner.hpp"
 
 namespace asio = boost::asio;

@@ -6,7 +6,7 @@
 
 #include <string>
 
-#include "common/config.hpp"
+#include "common/config/config.hpp"
 
 namespace kiwi {
 

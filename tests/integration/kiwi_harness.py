@@ -22,9 +22,9 @@ import redis
 BIN_DIR = os.environ.get("KIWI_BIN_DIR", os.path.join(os.path.dirname(__file__), "../../build/ci"))
 SOURCE_DIR = os.environ.get("KIWI_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "../.."))
 FIXTURES = os.path.join(SOURCE_DIR, "tests", "fixtures")
-# A build id as kiwi-queue-tool --ids prints it (common/build_id.cpp).
+# A build id as kiwi-queue-tool --ids prints it (common/queue/build_id.cpp).
 BUILD_ID = re.compile(r"[0-9a-z]{26}")
-# A log line of spdlog's default or of Kiwi's text format (common/logging.cpp).
+# A log line of spdlog's default or of Kiwi's text format (common/base/logging.cpp).
 LOG_LINE = re.compile(r"\[\d{4}-\d\d-\d\d [\d:.]+\] \[|\d{4}-\d\d-\d\dT[\d:.]+Z \w+ ")
 
 

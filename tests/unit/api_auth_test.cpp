@@ -1,6 +1,6 @@
 #include <doctest/doctest.h>
 
-#include "common/api_auth.hpp"
+#include "daemon/api_auth.hpp"
 
 #include <vector>
 

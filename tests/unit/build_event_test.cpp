@@ -2,8 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "common/build_event.hpp"
-#include "common/build_id.hpp"
+#include "common/queue/build_event.hpp"
+#include "common/queue/build_id.hpp"
 
 TEST_CASE("an event serialises to the documented schema") {
   kiwi::build_event e;

@@ -7,7 +7,7 @@
 #include <random>
 #include <thread>
 
-#include "common/image_reference.hpp"
+#include "common/build/image_reference.hpp"
 #include "tests/unit/base_image.hpp"
 #include "tests/unit/git_servers.hpp"
 #include "tests/unit/registry_server.hpp"

@@ -8,7 +8,7 @@
 #include <thread>
 
 #include "tests/unit/git_servers.hpp"
-#include "common/child_process.hpp"
+#include "common/base/child_process.hpp"
 
 using kiwi::child_request;
 using kiwi::child_result;

@@ -10,7 +10,7 @@
 #include <mutex>
 #include <thread>
 
-#include "common/git.hpp"
+#include "common/git/git.hpp"
 #include "tests/unit/git_servers.hpp"
 #include "worker/clone_stage.hpp"
 

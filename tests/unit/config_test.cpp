@@ -3,7 +3,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "common/config.hpp"
+#include "common/config/config.hpp"
 
 using kiwi::config_error;
 using kiwi::parse_config;
@@ -187,7 +187,7 @@ TEST_CASE("build.network and build.subnet: the isolated default, the choices, th
 
 TEST_CASE("build.wizard_images overrides the wizard's base images key by key") {
   const std::string head = R"({"redis":"unix:///tmp/r.sock","data_dir":"/tmp/kiwi",)";
-  // Absent: the defaults of common/dockerfile.hpp.
+  // Absent: the defaults of common/build/dockerfile.hpp.
   auto defaults = parse_config(head + R"("services":[]})", base);
   CHECK(defaults.build.wizard_images.node == kiwi::wizard_images{}.node);
   CHECK(defaults.build.wizard_images.go_runtime == kiwi::wizard_images{}.go_runtime);

@@ -7,7 +7,7 @@
 #include <map>
 #include <string>
 
-#include "common/dockerfile_preview.hpp"
+#include "daemon/dockerfile_preview.hpp"
 #include "tests/unit/git_servers.hpp"
 
 namespace test = kiwi::test;

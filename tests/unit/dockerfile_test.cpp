@@ -16,9 +16,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "common/dockerfile.hpp"
-#include "common/repo_view.hpp"
-#include "common/resources.hpp"
+#include "common/build/dockerfile.hpp"
+#include "common/git/repo_view.hpp"
+#include "common/config/resources.hpp"
 
 namespace fs = std::filesystem;
 

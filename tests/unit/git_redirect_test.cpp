@@ -9,9 +9,9 @@
 #include <optional>
 #include <sstream>
 
-#include "common/git.hpp"
-#include "common/git_mirror.hpp"
-#include "common/remote_probe.hpp"
+#include "common/git/git.hpp"
+#include "common/git/git_mirror.hpp"
+#include "common/git/remote_probe.hpp"
 #include "probe_servers.hpp"
 
 namespace test = kiwi::test;

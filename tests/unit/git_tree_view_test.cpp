@@ -8,10 +8,10 @@
 #include <string>
 #include <vector>
 
-#include "common/dockerfile.hpp"
-#include "common/git.hpp"
-#include "common/git_tree_view.hpp"
-#include "common/repo_view.hpp"
+#include "common/build/dockerfile.hpp"
+#include "common/git/git.hpp"
+#include "common/git/git_tree_view.hpp"
+#include "common/git/repo_view.hpp"
 #include "tests/unit/git_servers.hpp"
 
 namespace test = kiwi::test;

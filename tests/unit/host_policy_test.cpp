@@ -1,5 +1,5 @@
-// Where git connections may go (common/host_policy.hpp) and what a kept secret follows
-// (common/kept_secrets.hpp, common/url_authority.hpp): pure functions, no network.
+// Where git connections may go (common/security/host_policy.hpp) and what a kept secret follows
+// (daemon/kept_secrets.hpp, common/security/url_authority.hpp): pure functions, no network.
 
 #include <doctest/doctest.h>
 
@@ -8,10 +8,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "common/host_policy.hpp"
-#include "common/kept_secrets.hpp"
-#include "common/url_authority.hpp"
-#include "common/webhook_installer.hpp"
+#include "common/security/host_policy.hpp"
+#include "daemon/kept_secrets.hpp"
+#include "common/security/url_authority.hpp"
+#include "daemon/webhook_installer.hpp"
 
 namespace {
 

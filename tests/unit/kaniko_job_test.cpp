@@ -9,9 +9,9 @@
 #include <iterator>
 #include <map>
 
-#include "common/webhook_signature.hpp"
+#include "common/security/webhook_signature.hpp"
 #include "worker/kaniko_backend.hpp"
-#include "common/kaniko_job.hpp"
+#include "common/kubernetes/kaniko_job.hpp"
 
 namespace fs = std::filesystem;
 using nlohmann::json;

@@ -1,4 +1,4 @@
-#include "common/push_event.hpp"
+#include "daemon/push_event.hpp"
 
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>

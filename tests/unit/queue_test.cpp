@@ -13,10 +13,10 @@
 #include <boost/asio/as_tuple.hpp>
 #include <nlohmann/json.hpp>
 
-#include "common/build_id.hpp"
-#include "common/job_queue.hpp"
-#include "common/redis_keys.hpp"
-#include "common/retry_policy.hpp"
+#include "common/queue/build_id.hpp"
+#include "common/queue/job_queue.hpp"
+#include "common/redis/redis_keys.hpp"
+#include "common/queue/retry_policy.hpp"
 #include "git_servers.hpp"
 #include "redis_server.hpp"
 

@@ -1,7 +1,7 @@
 #include <doctest/doctest.h>
 
-#include "common/redact.hpp"
-#include "common/webhook_signature.hpp"
+#include "common/security/redact.hpp"
+#include "common/security/webhook_signature.hpp"
 
 using kiwi::redactor;
 

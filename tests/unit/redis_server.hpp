@@ -9,8 +9,8 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 
-#include "common/config.hpp"
-#include "common/redis_client.hpp"
+#include "common/config/config.hpp"
+#include "common/redis/redis_client.hpp"
 #include "git_servers.hpp"
 
 namespace kiwi::test {

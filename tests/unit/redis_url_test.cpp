@@ -1,13 +1,13 @@
 // The `redis` URL with a user, a password and TLS, redis_password_file and redis_tls
-// (common/redis_url.cpp).
+// (common/config/redis_url.cpp).
 #include <doctest/doctest.h>
 
 #include <filesystem>
 #include <fstream>
 #include <unistd.h>
 
-#include "common/config.hpp"
-#include "common/redis_url.hpp"
+#include "common/config/config.hpp"
+#include "common/config/redis_url.hpp"
 
 using kiwi::config_error;
 using kiwi::parse_redis_url;

@@ -5,8 +5,8 @@
 
 #include <doctest/doctest.h>
 
-#include "common/registry_probe.hpp"
-#include "common/webhook_signature.hpp"
+#include "common/registry/registry_probe.hpp"
+#include "common/security/webhook_signature.hpp"
 #include "probe_servers.hpp"
 
 namespace fs = std::filesystem;

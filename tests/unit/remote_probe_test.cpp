@@ -3,8 +3,8 @@
 
 #include <doctest/doctest.h>
 
-#include "common/git.hpp"
-#include "common/remote_probe.hpp"
+#include "common/git/git.hpp"
+#include "common/git/remote_probe.hpp"
 #include "git_servers.hpp"
 
 namespace test = kiwi::test;

@@ -6,8 +6,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "common/redis_keys.hpp"
-#include "common/resource_store.hpp"
+#include "common/redis/redis_keys.hpp"
+#include "common/store/resource_store.hpp"
 #include "redis_server.hpp"
 
 using namespace std::chrono_literals;

@@ -5,8 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "common/config.hpp"
-#include "common/resources.hpp"
+#include "common/config/config.hpp"
+#include "common/config/resources.hpp"
 
 using nlohmann::json;
 

@@ -4,7 +4,7 @@
 
 #include <doctest/doctest.h>
 
-#include "common/runtime_probe.hpp"
+#include "daemon/runtime_probe.hpp"
 #include "probe_servers.hpp"
 
 namespace fs = std::filesystem;

@@ -1,6 +1,6 @@
 #include <doctest/doctest.h>
 
-#include "common/secret_box.hpp"
+#include "common/security/secret_box.hpp"
 #include "git_servers.hpp"
 
 using kiwi::secret_box;

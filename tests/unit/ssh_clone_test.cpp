@@ -9,8 +9,8 @@
 #include <mutex>
 #include <thread>
 
-#include "common/git.hpp"
-#include "common/remote_probe.hpp"
+#include "common/git/git.hpp"
+#include "common/git/remote_probe.hpp"
 #include "tests/unit/git_servers.hpp"
 #include "worker/clone_stage.hpp"
 

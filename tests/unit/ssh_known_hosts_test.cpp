@@ -5,9 +5,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "common/resources.hpp"
-#include "common/ssh_known_hosts.hpp"
-#include "common/webhook_signature.hpp"
+#include "common/config/resources.hpp"
+#include "common/git/ssh_known_hosts.hpp"
+#include "common/security/webhook_signature.hpp"
 #include "tests/unit/git_servers.hpp"
 
 namespace test = kiwi::test;

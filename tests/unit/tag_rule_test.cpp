@@ -5,7 +5,7 @@
 
 #include <chrono>
 
-#include "common/tag_rule.hpp"
+#include "common/build/tag_rule.hpp"
 
 namespace {
 

@@ -5,7 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "common/webhook_signature.hpp"
+#include "common/security/webhook_signature.hpp"
 #include "daemon/webhook_intake.hpp"
 
 namespace {

@@ -1,4 +1,4 @@
-#include "common/webhook_signature.hpp"
+#include "common/security/webhook_signature.hpp"
 
 #include <doctest/doctest.h>
 

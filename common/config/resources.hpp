@@ -1,0 +1,109 @@
+#pragma once
+// The resources a team registers: services, image registries and runtimes. The config file
+// (GitOps style) and the REST API describe them with the same JSON (docs/configuration.md), and
+// both go through the parsers here, so a resource means the same thing wherever it comes from.
+// Parsers throw field_error naming the field (relative to the resource) and what to fix.
+
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "common/base/json_fields.hpp"  // field_error
+#include "common/build/tag_rule.hpp"  // check_tag_rule, used by parse_service
+
+namespace kiwi {
+
+struct dockerfile_config {
+  std::string mode = "auto";  // auto | path | wizard | none (clone only, no image)
+  std::string path;           // mode path: relative to the repository
+  std::string context = ".";  // mode path: build context, relative to the repository
+  std::string language;       // mode wizard: node | python | java | go (empty: detect)
+  std::string framework;      // mode wizard: e.g. express, nextjs, flask, spring-boot
+};
+
+struct service_config {
+  std::string name;
+  std::string git_url;
+  std::string branch;
+  std::string token;           // personal access token for https; empty: anonymous or ssh_key
+  std::string ssh_key;         // ed25519 private key (OpenSSH format) for ssh:// URLs
+  std::string ssh_known_hosts; // known_hosts lines pinning the ssh server's host key (not secret);
+                               // empty: any host key is accepted and its fingerprint reported
+  std::string git_username;    // user sent with the token
+  std::string webhook_secret;
+  bool build_tags = false;
+  bool cancel_superseded = true;       // a newer push to the same ref supersedes older builds
+  unsigned max_concurrent_builds = 1;  // builds of this service running at once
+  dockerfile_config dockerfile;
+  std::string registry;        // name of a registry resource (empty: build only, no push)
+  std::string image;           // repository within the registry, e.g. library/user-api
+  std::string tag_rule = "${BRANCH}-${SHORT_SHA}";
+  std::string build_runtime = "local";  // local (buildah) or a kubernetes runtime's name
+  bool read_only = false;      // declared in the config file: the API shows but never changes it
+};
+
+struct registry_config {
+  std::string name;
+  std::string url;       // harbor.company.com, docker.io, https://registry.local:5000
+  std::string username;
+  std::string password;  // password or token
+  bool insecure = false; // plain http or unverified TLS
+  bool read_only = false;
+};
+
+// How a Kubernetes runtime runs Kaniko builds (worker/kaniko_backend.hpp).
+struct kaniko_settings {
+  // Upstream Kaniko (gcr.io/kaniko-project) was archived in June 2025; the default is the
+  // maintained community fork's executor, pinned by tag.
+  std::string image = "ghcr.io/osscontainertools/kaniko:v1.28.0";
+  // The build pod's init container that clones the commit (git and a POSIX sh), pinned by tag.
+  std::string git_image = "docker.io/alpine/git:v2.45.1";
+  std::string cpu_request = "500m", memory_request = "1Gi";  // Kubernetes quantities
+  std::string cpu_limit = "2", memory_limit = "4Gi";         // empty: no limit
+  std::string service_account;  // empty: the namespace's default
+  std::uint64_t pending_timeout_s = 300;  // a pod that cannot be scheduled fails after this
+  std::uint64_t poll_interval_ms = 1000;  // pod status polling while the build runs
+  bool cache = true;                      // --cache=true with <image>/cache as cache repo
+};
+
+struct runtime_config {
+  std::string name;
+  std::string type;       // kubernetes | docker
+  // kubernetes
+  std::string api_url;    // https://...
+  std::string ca_cert;    // PEM (from ca_file or given inline)
+  std::string token;      // bearer token
+  std::string namespace_ = "default";
+  kaniko_settings kaniko;
+  // docker
+  std::string socket;     // unix socket path
+  std::string url;        // tcp://host:port (TLS with the fields below)
+  std::string tls_ca_cert, tls_cert, tls_key;
+  bool read_only = false;
+};
+
+bool is_dns1123_label(std::string_view name);
+
+// Where *_file fields are read from (the config file's folder); nullopt: files are not allowed
+// (the API takes the contents instead).
+struct parse_context {
+  std::optional<std::string> base_dir;
+  bool webhook_secret_required = true;  // the API generates one when absent
+};
+
+service_config parse_service(const nlohmann::json& j, const parse_context& ctx);
+registry_config parse_registry(const nlohmann::json& j, const parse_context& ctx);
+runtime_config parse_runtime(const nlohmann::json& j, const parse_context& ctx);
+
+// The JSON form. Secrets (token, ssh_key, webhook_secret, password, runtime tokens and keys)
+// appear as "***" when set, unless include_secrets (for the store, which seals them).
+nlohmann::json to_json(const service_config& s, bool include_secrets = false);
+nlohmann::json to_json(const registry_config& r, bool include_secrets = false);
+nlohmann::json to_json(const runtime_config& r, bool include_secrets = false);
+
+}  // namespace kiwi
