@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Where Redis' time goes in kiwid's enqueue script: Redis CPU per enqueue for the script as
-common/queue/job_queue.cpp has it, and for copies with one part taken out.
+common/queue/lua/enqueue.lua has it, and for copies with one part taken out.
 
     bench/enqueue_cost.py [N] [rounds]        # default 20000 enqueues, 2 rounds
 
@@ -21,13 +21,11 @@ import time
 import redis
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SRC = open(os.path.join(ROOT, "common", "queue", "job_queue.cpp")).read()
-PRELUDE = "local P = 'kiwi:{q}:'\n" + re.search(
-    r'std::string prelude\(\) \{.*?R"lua\((.*?)\)lua"', SRC, re.S).group(1)
+LUA = os.path.join(ROOT, "common", "queue", "lua")
+PRELUDE = "local P = 'kiwi:{q}:'\n" + open(os.path.join(LUA, "prelude.lua")).read()
 FLOOR = re.search(r'kScript = R"lua\((.*?)\)lua"',
                   open(os.path.join(ROOT, "bench", "ingest_floor.cpp")).read(), re.S).group(1)
-ENQUEUE = re.search(
-    r'const lua_script enqueue_script = make_script\(R"lua\((.*?)\)lua"\);', SRC, re.S).group(1)
+ENQUEUE = open(os.path.join(LUA, "enqueue.lua")).read()
 
 # Parts of the script, taken out one at a time (each must be found verbatim).
 CUTS = {
