@@ -3,13 +3,13 @@
 
 #include <cstring>
 #include <iostream>
+#include <optional>
 #include <string>
+#include <utility>
 
 #include <spdlog/spdlog.h>
 
-#include "common/config/config.hpp"
-#include "common/git/git.hpp"
-#include "common/base/logging.hpp"
+#include "common/config/program_start.hpp"
 #include "daemon/kiwid_app.hpp"
 
 namespace {
@@ -53,20 +53,11 @@ int main(int argc, char** argv) {
     usage();
     return 2;
   }
-  try {
-    kiwi::init_logging(kiwi::parse_log_format(log_format), "kiwid");
-  } catch (const std::exception& e) {
-    std::cerr << "kiwid: " << e.what() << "\n";
+  std::optional<kiwi::kiwi_config> started = kiwi::start_program("kiwid", config_path, log_format);
+  if (!started) {
     return 2;
   }
-  kiwi::kiwi_config config;
-  try {
-    config = kiwi::load_config(config_path);
-  } catch (const kiwi::config_error& e) {
-    spdlog::error("invalid configuration {}: {}", config_path, e.what());
-    return 2;
-  }
-  kiwi::git::set_host_policy(config.git.hosts);
+  kiwi::kiwi_config config = std::move(*started);
   if (check_only) {
     std::cout << "configuration " << config_path << " is valid (" << config.services.size()
               << " services)\n";

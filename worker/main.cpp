@@ -2,13 +2,13 @@
 // kiwi_worker library; this file only reads the command line.
 
 #include <iostream>
+#include <optional>
 #include <string>
+#include <utility>
 
 #include <spdlog/spdlog.h>
 
-#include "common/config/config.hpp"
-#include "common/git/git.hpp"
-#include "common/base/logging.hpp"
+#include "common/config/program_start.hpp"
 #include "worker/worker_app.hpp"
 
 int main(int argc, char** argv) {
@@ -29,20 +29,11 @@ int main(int argc, char** argv) {
     std::cerr << "usage: kiwi-worker --config FILE [--log-format text|json]\n";
     return 2;
   }
-  try {
-    kiwi::init_logging(kiwi::parse_log_format(log_format), "kiwi-worker");
-  } catch (const std::exception& e) {
-    std::cerr << "kiwi-worker: " << e.what() << "\n";
+  std::optional<kiwi::kiwi_config> started = kiwi::start_program("kiwi-worker", config_path, log_format);
+  if (!started) {
     return 2;
   }
-  kiwi::kiwi_config config;
-  try {
-    config = kiwi::load_config(config_path);
-  } catch (const kiwi::config_error& e) {
-    spdlog::error("invalid configuration {}: {}", config_path, e.what());
-    return 2;
-  }
-  kiwi::git::set_host_policy(config.git.hosts);
+  kiwi::kiwi_config config = std::move(*started);
   try {
     return kiwi::worker_app(std::move(config)).run();
   } catch (const std::exception& e) {

@@ -3,6 +3,7 @@ git daemon, smart HTTP through lighttpd + git-http-backend with basic auth) and 
 and kiwi-worker binaries. Every process is started on 127.0.0.1 or a unix socket in a private
 temp dir, stopped by PID, and every wait is bounded."""
 
+import contextlib
 import hashlib
 import hmac
 import http.client
@@ -475,6 +476,28 @@ def tempdir():
 
 def rmtree(path):
     shutil.rmtree(path, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def base_environment(web_token=None):
+    """The parts most integration tests start with: a temp dir, a real redis-server, a git
+    repository "app" (no commits yet) and, with web_token, a smart-HTTP git server that asks
+    for that token. Yields a dict (root, redis, repo, web, kiwi: None); a test that starts a
+    Kiwi stores it in state["kiwi"], and everything is stopped and removed afterwards."""
+    root = tempdir()
+    redis_server = RedisServer(root).start()
+    repo = GitRepo(root, "app")
+    web = GitHttpServer(root, os.path.dirname(repo.bare), web_token).start() if web_token else None
+    state = {"root": root, "redis": redis_server, "repo": repo, "web": web, "kiwi": None}
+    try:
+        yield state
+    finally:
+        if state["kiwi"]:
+            state["kiwi"].stop()
+        if web:
+            web.stop()
+        redis_server.stop()
+        rmtree(root)
 
 
 def admin_token(kiwi, timeout=10.0):

@@ -11,8 +11,7 @@ import time
 
 import pytest
 
-from kiwi_harness import (EventListener, GitHttpServer, GitRepo, Kiwi, RedisServer, free_port,
-                          github_push_payload, rmtree, tempdir)
+from kiwi_harness import (EventListener, Kiwi, base_environment, free_port, github_push_payload)
 from ssh_git_server import SshGitServer
 
 SECRET = "config-webhook-secret-0001"          # the config-file service's webhook secret
@@ -29,19 +28,9 @@ CONFIG_RUNTIME = {"name": "cfg-k8s", "type": "kubernetes",
 
 @pytest.fixture
 def env():
-    root = tempdir()
-    redis_server = RedisServer(root).start()
-    repo = GitRepo(root, "app")
-    head = repo.commit({"README.md": "hello kiwi\n"}, "first")
-    web = GitHttpServer(root, os.path.dirname(repo.bare), TOKEN).start()
-    state = {"root": root, "redis": redis_server, "repo": repo, "head": head, "web": web,
-             "kiwi": None}
-    yield state
-    if state["kiwi"]:
-        state["kiwi"].stop()
-    web.stop()
-    redis_server.stop()
-    rmtree(root)
+    with base_environment(web_token=TOKEN) as state:
+        state["head"] = state["repo"].commit({"README.md": "hello kiwi\n"}, "first")
+        yield state
 
 
 def start_kiwi(env, workers=0, extra=None, services=None):

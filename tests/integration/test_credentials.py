@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from kiwi_harness import BIN_DIR, GitHttpServer, GitRepo, Kiwi, RedisServer, free_port, rmtree, tempdir
+from kiwi_harness import (BIN_DIR, Kiwi, base_environment, free_port)
 
 TOKEN = "glpat-UNIQUE-cred-token-61d0e2"
 NEW_TOKEN = "glpat-UNIQUE-cred-token-new-9a4"
@@ -21,18 +21,9 @@ SECRET = "cred-webhook-secret-000001"
 
 @pytest.fixture
 def env():
-    root = tempdir()
-    redis_server = RedisServer(root).start()
-    repo = GitRepo(root, "app")
-    repo.commit({"README.md": "hello\n"}, "first")
-    web = GitHttpServer(root, os.path.dirname(repo.bare), TOKEN).start()
-    state = {"root": root, "redis": redis_server, "repo": repo, "web": web, "kiwi": None}
-    yield state
-    if state["kiwi"]:
-        state["kiwi"].stop()
-    web.stop()
-    redis_server.stop()
-    rmtree(root)
+    with base_environment(web_token=TOKEN) as state:
+        state["repo"].commit({"README.md": "hello\n"}, "first")
+        yield state
 
 
 def start_kiwi(env, extra=None):

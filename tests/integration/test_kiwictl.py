@@ -11,32 +11,23 @@ import time
 
 import pytest
 
-from kiwi_harness import (BIN_DIR, GitHttpServer, GitRepo, Kiwi, RedisServer, admin_token,
-                          free_port, kiwictl, rmtree, run, tempdir, wait_until)
+from kiwi_harness import (BIN_DIR, Kiwi, admin_token, base_environment, free_port, kiwictl, run)
 
 GIT_TOKEN = "glpat-GIT-token-never-printed-4471"
 
 
 @pytest.fixture
 def env():
-    root = tempdir()
-    redis_server = RedisServer(root).start()
-    repo = GitRepo(root, "app")
-    first = repo.commit({"README.md": "hello kiwi\n", "src/main.go": "package main\n"}, "first")
-    # A second branch, so that the connection test has branches to list.
-    run(["git", "-C", repo.work, "push", "-q", "origin", "main:feature-x"])
-    web = GitHttpServer(root, os.path.dirname(repo.bare), GIT_TOKEN).start()
-    token_file = os.path.join(root, "git.token")
-    with open(token_file, "w") as f:
-        f.write(GIT_TOKEN + "\n")
-    state = {"root": root, "redis": redis_server, "repo": repo, "first": first, "web": web,
-             "git_token_file": token_file, "kiwi": None}
-    yield state
-    if state["kiwi"]:
-        state["kiwi"].stop()
-    web.stop()
-    redis_server.stop()
-    rmtree(root)
+    with base_environment(web_token=GIT_TOKEN) as state:
+        repo = state["repo"]
+        state["first"] = repo.commit({"README.md": "hello kiwi\n", "src/main.go": "package main\n"},
+                                     "first")
+        # A second branch, so that the connection test has branches to list.
+        run(["git", "-C", repo.work, "push", "-q", "origin", "main:feature-x"])
+        state["git_token_file"] = os.path.join(state["root"], "git.token")
+        with open(state["git_token_file"], "w") as f:
+            f.write(GIT_TOKEN + "\n")
+        yield state
 
 
 def start_kiwi(env, workers=0, port=None):

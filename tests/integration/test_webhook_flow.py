@@ -11,8 +11,8 @@ import uuid
 
 import pytest
 
-from kiwi_harness import (EventListener, GitDaemon, GitHttpServer, GitRepo, Kiwi, RedisServer,
-                          github_push_payload, rmtree, tempdir, wait_until)
+from kiwi_harness import (EventListener, GitDaemon, GitHttpServer, Kiwi, base_environment,
+                          github_push_payload, wait_until)
 
 SECRET = "webhook-secret-for-tests-0001"
 TOKEN = "glpat-TOKEN-never-in-logs-7731"
@@ -21,16 +21,10 @@ ZERO = "0" * 40
 
 @pytest.fixture
 def env():
-    root = tempdir()
-    redis_server = RedisServer(root).start()
-    repo = GitRepo(root, "app")
-    first = repo.commit({"README.md": "hello kiwi\n", "src/main.go": "package main\n"}, "first")
-    state = {"root": root, "redis": redis_server, "repo": repo, "first": first, "kiwi": None}
-    yield state
-    if state["kiwi"]:
-        state["kiwi"].stop()
-    redis_server.stop()
-    rmtree(root)
+    with base_environment() as state:
+        state["first"] = state["repo"].commit(
+            {"README.md": "hello kiwi\n", "src/main.go": "package main\n"}, "first")
+        yield state
 
 
 def start_kiwi(env, services=None, **kw):
