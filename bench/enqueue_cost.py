@@ -47,9 +47,9 @@ def variants():
             script = script.replace(part, "")
         out[name] = (script, None)
     out["the floor's script (bench/ingest_floor.cpp)"] = (FLOOR, "floor")
-    out["empty script, same 41 keys and arguments"] = (PRELUDE + "return {1, ARGV[1], 1, 0}", None)
-    out["empty script without the shared functions, 41"] = ("return {1, ARGV[1], 1, 0}", None)
-    out["empty script, 4 keys and 9 arguments (13)"] = (PRELUDE + "return {1, ARGV[1], 1, 0}", 9)
+    out["empty script, same 42 keys and arguments"] = (PRELUDE + "return {1, ARGV[1], 1, 0}", None)
+    out["empty script without the shared functions, 42"] = ("return {1, ARGV[1], 1, 0}", None)
+    out["empty script, 5 keys and 9 arguments (14)"] = (PRELUDE + "return {1, ARGV[1], 1, 0}", 9)
     return out
 
 
@@ -58,11 +58,13 @@ def job(k):
     ts = "2026-11-29T14:01:25.610Z"
     sha = "6113728f27ae82c7b1a177c8d03f9e96e0adf246"
     keys = ["kiwi:{q}:delivery:github:d-%d" % k, "kiwi:{q}:build:" + bid,
-            "kiwi:{q}:service:bench:builds", "kiwi:{q}:build_numbers"]
+            "kiwi:{q}:service:bench:builds", "kiwi:{q}:build_numbers",
+            "kiwi:{q}:replay:bench:%064x" % k]
     prefix = ('{"v":1,"type":"build.queued","build_id":"%s","service":"bench",'
               '"ref":"refs/heads/master","sha":"%s","stage":"","status":"queued","ts":"%s",'
               '"message":"push to master by Codertocat"' % (bid, sha, ts))
-    args = [bid, "604800", "bench", "1796220085610", prefix, "refs/heads/master", "0", "1", ts]
+    # ARGV 7 and 8: no cancel of superseded builds, kiwid's default replay window (1 day).
+    args = [bid, "604800", "bench", "1796220085610", prefix, "refs/heads/master", "0", "86400", ts]
     fields = {"service": "bench", "kind": "push", "trigger": "webhook", "provider": "github",
               "delivery": "d-%d" % k, "ref": "refs/heads/master", "sha": sha, "before": sha,
               "branch": "master", "tag": "", "pusher": "Codertocat",
