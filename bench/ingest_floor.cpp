@@ -1,3 +1,5 @@
+// Longer than 400 lines: a benchmark meant to be read and built alone, with no Kiwi code, so
+// that what it measures is plain to see.
 // The floor for bench/webhook_ingest: the least work any receiver must do per signed GitHub
 // push before it may answer 202, with nothing else. One thread, epoll, no framework:
 //   - read the HTTP/1.1 request (keep-alive; Content-Length bodies only),

@@ -1,3 +1,6 @@
+// The clone stage against real git servers (daemon, smart HTTP with basic auth and TLS, a
+// blackhole). Longer than 400 lines: one case per behaviour, all on the same servers and
+// repositories; split by topic they would each repeat that setup.
 #include <doctest/doctest.h>
 
 #include <fcntl.h>
