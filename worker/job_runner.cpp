@@ -215,9 +215,7 @@ asio::awaitable<std::optional<pipeline_event>> job_runner::perform(running& buil
       stage_finished done;
       done.report = co_await stages_.run(action.stage, sj);
       if (build.control.stop.load()) {
-        done.report = stage_report{};
-        done.report.what = stage_report::status::stopped;
-        done.report.reason = build.control.reason;
+        done.report = stage_report::stopped(build.control.reason);
       }
       co_return done;
     }

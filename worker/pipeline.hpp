@@ -107,6 +107,20 @@ struct stage_report {
   std::string summary;  // succeeded: build.succeeded's text when this stage ends the build
   failure_kind kind = failure_kind::permanent;  // failed
   stop_reason reason = stop_reason::none;       // stopped
+
+  static stage_report failed(std::string message, failure_kind kind) {
+    stage_report r;
+    r.what = status::failed;
+    r.message = std::move(message);
+    r.kind = kind;
+    return r;
+  }
+  static stage_report stopped(stop_reason why) {
+    stage_report r;
+    r.what = status::stopped;
+    r.reason = why;
+    return r;
+  }
 };
 
 // Answers to the actions.

@@ -47,14 +47,6 @@ build_event log_event(const build_event& base, std::string_view stage) {
   return e;
 }
 
-stage_report failed(std::string message, failure_kind kind) {
-  stage_report r;
-  r.what = stage_report::status::failed;
-  r.message = std::move(message);
-  r.kind = kind;
-  return r;
-}
-
 std::chrono::milliseconds since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
                                                                start);
@@ -102,7 +94,7 @@ asio::awaitable<stage_report> stage_runner::run(pipeline_stage stage, const stag
     case pipeline_stage::build: co_return co_await build(job);
     case pipeline_stage::noop: co_return co_await noop(job);
   }
-  co_return failed("this worker cannot run the stage", failure_kind::permanent);
+  co_return stage_report::failed("this worker cannot run the stage", failure_kind::permanent);
 }
 
 asio::awaitable<stage_report> stage_runner::noop(const stage_job& job) {
@@ -159,7 +151,7 @@ asio::awaitable<stage_report> stage_runner::clone(const stage_job& job) {
   clone_outcome outcome = co_await run_blocking(blocking_, executor, run);
   const auto took = since(started);
   if (auto* error = std::get_if<clone_error>(&outcome)) {
-    co_return failed(error->message, clone_failure_kind(error->code));
+    co_return stage_report::failed(error->message, clone_failure_kind(error->code));
   }
   const auto& cloned = std::get<clone_result>(outcome);
   stage_report r;
@@ -177,7 +169,7 @@ asio::awaitable<stage_report> stage_runner::build(const stage_job& job) {
   request.service = *job.service;
   request.wizard_images = config_.build.wizard_images;
   if (auto missing = co_await resolve_build_target(config_, store_, *job.service, request)) {
-    co_return failed(missing->message, missing->kind);
+    co_return stage_report::failed(missing->message, missing->kind);
   }
   request.build_id = base.build_id;
   request.workspace = job.workspace;
@@ -227,7 +219,7 @@ asio::awaitable<stage_report> stage_runner::build(const stage_job& job) {
         message += "\n  " + l;
       }
     }
-    co_return failed(std::move(message), f->kind);
+    co_return stage_report::failed(std::move(message), f->kind);
   }
   const auto& built = std::get<build_stage_result>(outcome);
   stage_report r;

@@ -40,19 +40,10 @@ stage_report succeeded(std::string message, field_list fields = {}, std::string 
 }
 
 stage_report failed(std::string message, failure_kind k) {
-  stage_report r;
-  r.what = stage_report::status::failed;
-  r.message = std::move(message);
-  r.kind = k;
-  return r;
+  return stage_report::failed(std::move(message), k);
 }
 
-stage_report stopped(stop_reason why) {
-  stage_report r;
-  r.what = stage_report::status::stopped;
-  r.reason = why;
-  return r;
-}
+stage_report stopped(stop_reason why) { return stage_report::stopped(why); }
 
 // One build, stepped event by event.
 struct walk {
