@@ -1,7 +1,9 @@
 #pragma once
-// Runs one claimed build's pipeline and records every state change as an event. The build
-// ends through job_queue::finish (or release, when handed back on shutdown), fenced by its
-// lease: a worker that lost the build to another one writes nothing more.
+// Runs one claimed build: a thin loop that performs the actions of the pipeline state machine
+// (worker/pipeline.hpp) and feeds their answers back to it. It records every state change as
+// an event; stages run through stage_runner. The build ends through job_queue::finish (or
+// release, when handed back on shutdown), fenced by its lease: a worker that lost the build to
+// another one writes nothing more.
 //
 // Job kinds (the build record's `kind`):
 // - push: the clone stage, then the build stage (build and push the image) unless the
@@ -9,8 +11,8 @@
 // - noop: one stage that sleeps `noop_ms` (cancellable): for benchmarks and queue tests.
 
 #include <atomic>
-#include <filesystem>
 #include <string>
+#include <vector>
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/thread_pool.hpp>
@@ -19,11 +21,10 @@
 #include "common/queue/job_queue.hpp"
 #include "common/store/resource_store.hpp"
 #include "worker/build_network.hpp"
+#include "worker/pipeline.hpp"
+#include "worker/stage_runner.hpp"
 
 namespace kiwi {
-
-// Why a running build is asked to stop.
-enum class stop_reason { none, cancelled, superseded, lease_lost, shutdown };
 
 // Shared between the worker's bookkeeping (heartbeats, shutdown) and one running build. All
 // members but `stop` are touched on the worker's I/O thread only; `stop` is also read by
@@ -59,17 +60,11 @@ class job_runner {
   void give_up_recording() { give_up_.store(true); }
 
  private:
-  boost::asio::awaitable<void> run_push(const claimed_job& job, const build_event& base,
-                                        job_control& control);
-  // The build stage after a successful clone (worker/build_stage.hpp); ends the build.
-  boost::asio::awaitable<void> run_build(const claimed_job& job, const build_event& base,
-                                         const service_config& service,
-                                         const std::filesystem::path& workspace,
-                                         job_control& control);
-  boost::asio::awaitable<void> remove_workspace(const std::filesystem::path& workspace);
-  boost::asio::awaitable<void> run_noop(const claimed_job& job, const build_event& base,
-                                        job_control& control);
+  struct running;  // one build's state while run() goes
 
+  // Performs one action; the answer the pipeline waits for, if the action has one.
+  boost::asio::awaitable<std::optional<pipeline_event>> perform(running& build,
+                                                                const pipeline_action& action);
   // Records an event (fenced by the lease), retrying while Redis is unreachable. False when the
   // lease is lost or recording was given up.
   boost::asio::awaitable<bool> record(const claimed_job& job, const build_event& event,
@@ -78,19 +73,13 @@ class job_runner {
   // control.next when control.want_next.
   boost::asio::awaitable<void> finish(const claimed_job& job, const job_result& result,
                                       job_control& control);
-  // Ends a build that was asked to stop, as its reason says.
-  boost::asio::awaitable<void> end_stopped(const claimed_job& job, const build_event& base,
-                                           job_control& control, std::string_view stage);
-  boost::asio::awaitable<void> fail_permanently(const claimed_job& job, const build_event& base,
-                                                std::string message, bool dead_letter,
-                                                job_control& control);
+  // Hands the build back to the front of its queue (shutdown), retrying while Redis is down.
+  boost::asio::awaitable<void> release(const claimed_job& job, const std::string& message);
 
   const kiwi_config& config_;
   job_queue& queue_;
-  resource_store& store_;
-  boost::asio::thread_pool& blocking_;
   std::string worker_name_;
-  build_network network_;  // what every local build's RUN steps may reach
+  stage_runner stages_;
   std::atomic<bool> give_up_{false};
 };
 

@@ -3,18 +3,16 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <deque>
 #include <thread>
 
-extern char** environ;
+#include "common/base/child_output.hpp"
+#include "common/base/child_spawn.hpp"
 
 namespace kiwi {
 namespace {
@@ -46,208 +44,6 @@ class unique_fd {
   int fd_;
 };
 
-// Turns the pipe's bytes into lines (see child_request::on_line) and keeps the last ones.
-class line_splitter {
- public:
-  explicit line_splitter(const child_request& request) : request_(request) {}
-
-  void feed(std::string_view data) {
-    while (!data.empty()) {
-      if (after_cr_) {
-        after_cr_ = false;
-        if (data.front() == '\n') {  // CRLF ends the line normally
-          emit_pending();
-          data.remove_prefix(1);
-          continue;
-        }
-        overwrite_pending();
-      }
-      const auto stop = data.find_first_of("\r\n");
-      append(data.substr(0, stop));
-      if (stop == std::string_view::npos) {
-        return;
-      }
-      if (data[stop] == '\n') {
-        emit_pending();
-      } else {
-        after_cr_ = true;
-      }
-      data.remove_prefix(stop + 1);
-    }
-  }
-
-  // End of output: what is pending is the last line (also after a final carriage return).
-  void finish() {
-    after_cr_ = false;
-    if (!pending_.empty()) {
-      emit_pending();
-    }
-  }
-
-  std::vector<std::string> take_tail() { return {tail_.begin(), tail_.end()}; }
-
- private:
-  void append(std::string_view text) {
-    const std::size_t max = std::max<std::size_t>(request_.max_line_bytes, 4);
-    while (!text.empty()) {
-      const std::size_t room = max - pending_.size();
-      pending_.append(text.substr(0, room));
-      text.remove_prefix(std::min(room, text.size()));
-      if (pending_.size() >= max) {
-        // Cut before the last character when it is incomplete, so characters stay whole.
-        std::size_t cut = max;
-        std::size_t start = cut;
-        for (int i = 0; i < 4 && start > 0; ++i) {
-          --start;
-          if ((static_cast<unsigned char>(pending_[start]) & 0xC0) != 0x80) {
-            break;
-          }
-        }
-        const auto lead = static_cast<unsigned char>(pending_[start]);
-        const std::size_t length = (lead & 0xE0) == 0xC0   ? 2
-                                   : (lead & 0xF0) == 0xE0 ? 3
-                                   : (lead & 0xF8) == 0xF0 ? 4
-                                                           : 1;
-        if (start > 0 && start + length > cut) {
-          cut = start;
-        }
-        std::string rest = pending_.substr(cut);
-        pending_.resize(cut);
-        emit_pending();
-        pending_ = std::move(rest);
-      }
-    }
-  }
-
-  // A carriage return followed by more text: the pending text was a progress state.
-  void overwrite_pending() {
-    const auto now = clock::now();
-    if (!pending_.empty() &&
-        (!progress_emitted_ || now - last_progress_ >= request_.progress_interval)) {
-      progress_emitted_ = true;
-      last_progress_ = now;
-      emit_pending();
-    }
-    pending_.clear();
-  }
-
-  void emit_pending() {
-    if (request_.on_line) {
-      request_.on_line(pending_);
-    }
-    if (request_.tail_lines > 0) {
-      if (tail_.size() == request_.tail_lines) {
-        tail_.pop_front();
-      }
-      tail_.push_back(pending_);
-    }
-    pending_.clear();
-  }
-
-  const child_request& request_;
-  std::string pending_;
-  bool after_cr_ = false;
-  bool progress_emitted_ = false;
-  clock::time_point last_progress_{};
-  std::deque<std::string> tail_;
-};
-
-std::string find_variable(const std::vector<std::string>& env, std::string_view name) {
-  for (const auto& entry : env) {
-    if (entry.size() > name.size() && entry.compare(0, name.size(), name) == 0 &&
-        entry[name.size()] == '=') {
-      return entry.substr(name.size() + 1);
-    }
-  }
-  return {};
-}
-
-// argv[0] as an executable path: searched in the child's PATH when it has no slash.
-std::string resolve_program(const std::string& name, const std::vector<std::string>& env) {
-  if (name.find('/') != std::string::npos) {
-    return name;
-  }
-  std::string path = find_variable(env, "PATH");
-  if (path.empty()) {
-    path = "/usr/local/bin:/usr/bin:/bin";
-  }
-  std::string_view dirs = path;
-  while (true) {
-    const auto colon = dirs.find(':');
-    std::string dir(dirs.substr(0, colon));
-    if (dir.empty()) {
-      dir = ".";
-    }
-    std::string candidate = dir + "/" + name;
-    struct stat st {};
-    if (::stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
-        ::access(candidate.c_str(), X_OK) == 0) {
-      return candidate;
-    }
-    if (colon == std::string_view::npos) {
-      return {};
-    }
-    dirs.remove_prefix(colon + 1);
-  }
-}
-
-// Starts the program in a new session; returns its pid or sets error.
-pid_t start(const child_request& request, int out_fd, std::string& error) {
-  const std::string program = resolve_program(request.argv[0], request.env);
-  if (program.empty()) {
-    error = request.argv[0] + ": not found in PATH";
-    return -1;
-  }
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&actions, out_fd, 1);
-  posix_spawn_file_actions_adddup2(&actions, out_fd, 2);
-  // Whatever the worker has open (sockets, Redis connections) stays out of the build.
-  posix_spawn_file_actions_addclosefrom_np(&actions, 3);
-  if (!request.working_dir.empty()) {
-    posix_spawn_file_actions_addchdir_np(&actions, request.working_dir.c_str());
-  }
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t none;
-  sigemptyset(&none);
-  sigset_t all;
-  sigfillset(&all);
-  // The worker blocks or ignores signals (SIGPIPE, its shutdown signals): the program starts
-  // with the defaults.
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setsigdefault(&attr, &all);
-  posix_spawnattr_setflags(&attr,
-                           POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  std::vector<char*> args;
-  args.reserve(request.argv.size() + 1);
-  for (const auto& a : request.argv) {
-    args.push_back(const_cast<char*>(a.c_str()));
-  }
-  args.push_back(nullptr);
-  std::vector<char*> envp;
-  envp.reserve(request.env.size() + 1);
-  for (const auto& e : request.env) {
-    envp.push_back(const_cast<char*>(e.c_str()));
-  }
-  envp.push_back(nullptr);
-  pid_t pid = -1;
-  const int rc = ::posix_spawn(&pid, program.c_str(), &actions, &attr, args.data(), envp.data());
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attr);
-  if (rc != 0) {
-    error = request.argv[0] + ": " + std::strerror(rc);
-    std::error_code ignored;
-    if (!request.working_dir.empty() &&
-        !std::filesystem::is_directory(request.working_dir, ignored)) {
-      error = "working directory " + request.working_dir.string() + " does not exist";
-    }
-    return -1;
-  }
-  return pid;
-}
-
 // True once the process has exited; it stays a zombie (not reaped), so its pid, which is also
 // its process group id, cannot be reused while the group is signalled.
 bool has_exited(pid_t pid) {
@@ -259,7 +55,7 @@ bool has_exited(pid_t pid) {
 }
 
 // Reads what is available; false at end of file.
-bool read_available(int fd, line_splitter& lines) {
+bool read_available(int fd, child_output& lines) {
   char buffer[16384];
   while (true) {
     const ssize_t n = ::read(fd, buffer, sizeof(buffer));
@@ -326,7 +122,7 @@ child_result run_child(const child_request& request) {
   unique_fd write_end(fds[1]);
   ::fcntl(read_end.get(), F_SETFL, ::fcntl(read_end.get(), F_GETFL) | O_NONBLOCK);
 
-  const pid_t pid = start(request, write_end.get(), result.start_error);
+  const pid_t pid = spawn_in_session(request, write_end.get(), result.start_error);
   write_end.reset();  // the child holds the only write end now: end of file when it is done
   if (pid < 0) {
     return result;
@@ -334,7 +130,7 @@ child_result run_child(const child_request& request) {
   result.started = true;
   result.pid = pid;
   reaper guard{pid};
-  line_splitter lines(request);
+  child_output lines(request);
 
   bool pipe_open = true;
   bool stopping = false;
@@ -397,32 +193,6 @@ child_result run_child(const child_request& request) {
   lines.finish();
   result.last_lines = lines.take_tail();
   return result;
-}
-
-std::vector<std::string> environment_subset(const std::vector<std::string_view>& names) {
-  std::vector<std::string> out;
-  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
-    std::string_view entry(*e);
-    const auto eq = entry.find('=');
-    if (eq == std::string_view::npos) {
-      continue;
-    }
-    if (std::find(names.begin(), names.end(), entry.substr(0, eq)) != names.end()) {
-      out.emplace_back(entry);
-    }
-  }
-  return out;
-}
-
-void set_environment(std::vector<std::string>& env, std::string_view name, std::string_view value) {
-  std::string entry = std::string(name) + "=" + std::string(value);
-  for (auto& e : env) {
-    if (e.size() > name.size() && e.compare(0, name.size(), name) == 0 && e[name.size()] == '=') {
-      e = std::move(entry);
-      return;
-    }
-  }
-  env.push_back(std::move(entry));
 }
 
 }  // namespace kiwi

@@ -2,27 +2,22 @@
 
 #include <array>
 #include <deque>
-#include <filesystem>
 #include <optional>
-#include <stdexcept>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/generic/stream_protocol.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/local/stream_protocol.hpp>
-#include <boost/asio/ssl.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <hiredis/hiredis.h>
-#include <openssl/sha.h>
 #include <spdlog/spdlog.h>
 
+#include "common/redis/redis_connector.hpp"
 #include "common/redis/redis_login.hpp"
+#include "common/redis/redis_resp.hpp"
 
 namespace asio = boost::asio;
 
@@ -43,103 +38,7 @@ class redis_error_category : public boost::system::error_category {
   }
 };
 
-redis_value copy_reply(const redisReply* r) {
-  redis_value v;
-  if (r == nullptr) {
-    return v;
-  }
-  switch (r->type) {
-    case REDIS_REPLY_INTEGER:
-      v.type = redis_value::kind::integer;
-      v.integer = r->integer;
-      break;
-    case REDIS_REPLY_STRING:
-      v.type = redis_value::kind::string;
-      v.str.assign(r->str, r->len);
-      break;
-    case REDIS_REPLY_STATUS:
-      v.type = redis_value::kind::status;
-      v.str.assign(r->str, r->len);
-      break;
-    case REDIS_REPLY_ERROR:
-      v.type = redis_value::kind::error;
-      v.str.assign(r->str, r->len);
-      break;
-    case REDIS_REPLY_ARRAY:
-      v.type = redis_value::kind::array;
-      v.elements.reserve(r->elements);
-      for (std::size_t i = 0; i < r->elements; ++i) {
-        v.elements.push_back(copy_reply(r->element[i]));
-      }
-      break;
-    default:
-      break;
-  }
-  return v;
-}
-
-// RESP encoding of a command, built in one buffer and handed to hiredis as a formatted command
-// (hiredis' own argv formatting goes through sdscatfmt, several reallocations per argument).
-class resp_command {
- public:
-  explicit resp_command(std::size_t argc, std::size_t payload_bytes) {
-    // "*<argc>\r\n", then "$<len>\r\n<data>\r\n" per argument: at most 25 bytes besides
-    // the data (a length has at most 20 digits).
-    text_.reserve(25 + 25 * argc + payload_bytes);
-    text_ += '*';
-    text_ += std::to_string(argc);
-    text_ += "\r\n";
-  }
-  void add(std::string_view arg) {
-    text_ += '$';
-    text_ += std::to_string(arg.size());
-    text_ += "\r\n";
-    text_ += arg;
-    text_ += "\r\n";
-  }
-  const std::string& text() const { return text_; }
-
- private:
-  std::string text_;
-};
-
-std::size_t total_size(const std::vector<std::string>& args) {
-  std::size_t n = 0;
-  for (const auto& a : args) {
-    n += a.size();
-  }
-  return n;
-}
-
-std::string format_command(const std::vector<std::string>& args) {
-  resp_command cmd(args.size(), total_size(args));
-  for (const auto& a : args) {
-    cmd.add(a);
-  }
-  return cmd.text();
-}
-
-// EVALSHA sha1 / EVAL source (`head`), then the key count, the keys and the arguments, without
-// first concatenating them into one argument vector.
-std::string format_eval(std::string_view verb, std::string_view head,
-                        const std::vector<std::string>& keys,
-                        const std::vector<std::string>& args) {
-  std::string key_count = std::to_string(keys.size());
-  resp_command cmd(3 + keys.size() + args.size(),
-                   head.size() + key_count.size() + total_size(keys) + total_size(args) + 8);
-  cmd.add(verb);
-  cmd.add(head);
-  cmd.add(key_count);
-  for (const auto& k : keys) {
-    cmd.add(k);
-  }
-  for (const auto& a : args) {
-    cmd.add(a);
-  }
-  return cmd.text();
-}
-
-// One command in flight: the hiredis callback fills `result` and wakes the waiting coroutine
+// One command in flight: read_replies fills `result` and wakes the waiting coroutine
 // by cancelling `wake` (a timer used as an event).
 struct pending_call {
   explicit pending_call(const asio::any_io_executor& ex) : wake(ex) {}
@@ -149,37 +48,10 @@ struct pending_call {
 
 }  // namespace
 
-std::optional<std::string> redis_value::as_string() const {
-  switch (type) {
-    case kind::string:
-    case kind::status: return str;
-    case kind::integer: return std::to_string(integer);
-    default: return std::nullopt;
-  }
-}
-
 const boost::system::error_category& redis_category() {
   static const redis_error_category category;
   return category;
 }
-
-lua_script::lua_script(std::string src) : source(std::move(src)) {
-  std::array<unsigned char, SHA_DIGEST_LENGTH> digest{};
-  SHA1(reinterpret_cast<const unsigned char*>(source.data()), source.size(), digest.data());
-  static constexpr char hex[] = "0123456789abcdef";
-  for (unsigned char b : digest) {
-    sha1.push_back(hex[b >> 4]);
-    sha1.push_back(hex[b & 0xf]);
-  }
-}
-
-namespace {
-
-// An ssl::stream over a generic (TCP or unix) socket; without TLS only its next layer is used.
-using socket_type = asio::generic::stream_protocol::socket;
-using stream_type = asio::ssl::stream<socket_type>;
-
-}  // namespace
 
 // Everything the connection's handlers touch. Owned jointly by the client and by pending
 // asynchronous operations, so a handler never runs against a destroyed object. Kiwi does the
@@ -187,14 +59,13 @@ using stream_type = asio::ssl::stream<socket_type>;
 struct redis_client::state : std::enable_shared_from_this<redis_client::state> {
   state(asio::any_io_executor ex, redis_endpoint ep, std::string n)
       : executor(std::move(ex)), endpoint(std::move(ep)), name(std::move(n)),
-        tls(make_tls_context(endpoint)), lifecycle(executor) {}
+        connector(executor, endpoint), lifecycle(executor) {}
 
   asio::any_io_executor executor;
   redis_endpoint endpoint;
   std::string name;
-  std::unique_ptr<asio::ssl::context> tls;  // rediss:// only; shared by every connection
-  std::unique_ptr<stream_type> stream;      // the current connection; null while down
-  stream_type* connecting = nullptr;        // the connection being opened (closed by stop())
+  redis_connector connector;               // opens connections (and closes one being opened)
+  std::unique_ptr<redis_stream> stream;     // the current connection; null while down
   std::uint64_t generation = 0;             // bumped per connection: stale handlers ignore
   std::unique_ptr<redisReader, void (*)(redisReader*)> reader{nullptr, &redisReaderFree};
   // Replies owed by Redis, in order; null for a command sent detached.
@@ -355,7 +226,7 @@ struct redis_client::state : std::enable_shared_from_this<redis_client::state> {
     stream->next_layer().close(ignored);
     // The stream's pending operations hold references into it until they complete: keep it
     // alive until then.
-    asio::post(executor, [old = std::shared_ptr<stream_type>(std::move(stream))] {});
+    asio::post(executor, [old = std::shared_ptr<redis_stream>(std::move(stream))] {});
     ready = false;
     write_busy = false;
     output.clear();
@@ -367,85 +238,21 @@ struct redis_client::state : std::enable_shared_from_this<redis_client::state> {
     lifecycle.cancel();
   }
 
-  // Opens the socket (and TLS) within `deadline`; an error message, or empty.
+  // Opens a connection within `deadline` and starts reading its replies; an error message,
+  // or empty.
   asio::awaitable<std::string> open(std::chrono::milliseconds deadline) {
-    auto s = std::make_unique<stream_type>(socket_type(executor),
-                                           tls ? *tls : *plain_context());
-    connecting = s.get();
-    asio::steady_timer timer(executor);
-    timer.expires_after(deadline);
-    auto timed_out = std::make_shared<bool>(false);
-    auto waiting = std::make_shared<bool>(true);  // false once this coroutine moved on
-    timer.async_wait([timed_out, waiting, raw = s.get()](boost::system::error_code ec) {
-      if (!ec && *waiting) {
-        *timed_out = true;
-        boost::system::error_code ignored;
-        raw->next_layer().close(ignored);
-      }
-    });
-    boost::system::error_code ec;
-    if (!endpoint.unix_path.empty()) {
-      co_await s->next_layer().async_connect(
-          asio::local::stream_protocol::endpoint(endpoint.unix_path),
-          asio::redirect_error(asio::use_awaitable, ec));
-    } else {
-      asio::ip::tcp::resolver resolver(executor);
-      auto found = co_await resolver.async_resolve(endpoint.host, std::to_string(endpoint.port),
-                                                   asio::redirect_error(asio::use_awaitable, ec));
-      ec = found.empty() && !ec ? asio::error::host_not_found : ec;
-      for (const auto& e : found) {
-        s->next_layer() = socket_type(executor);
-        co_await s->next_layer().async_connect(e.endpoint(),
-                                               asio::redirect_error(asio::use_awaitable, ec));
-        if (!ec || *timed_out || stopped) {
-          break;
-        }
-      }
-      if (!ec) {
-        boost::system::error_code ignored;
-        s->next_layer().set_option(asio::ip::tcp::no_delay(true), ignored);
-      }
+    auto opened = co_await connector.open(deadline);
+    if (stopped && opened.error.empty()) {
+      opened.error = "stopped";
     }
-    if (!ec && endpoint.tls) {
-      const std::string& server = endpoint.tls_options.server_name.empty()
-                                      ? endpoint.host
-                                      : endpoint.tls_options.server_name;
-      boost::system::error_code addr_ec;
-      asio::ip::make_address(server, addr_ec);
-      if (addr_ec) {  // SNI takes host names only
-        SSL_set_tlsext_host_name(s->native_handle(), server.c_str());
-      }
-      s->set_verify_callback(asio::ssl::host_name_verification(server));
-      co_await s->async_handshake(asio::ssl::stream_base::client,
-                                  asio::redirect_error(asio::use_awaitable, ec));
+    if (!opened.error.empty()) {
+      co_return opened.error;
     }
-    *waiting = false;
-    connecting = nullptr;
-    timer.cancel();
-    if (stopped) {
-      co_return "stopped";
-    }
-    if (*timed_out) {
-      co_return "no connection within " + std::to_string(deadline.count()) + " ms";
-    }
-    if (ec) {
-      std::string what = ec.message();
-      if (ec.category() == asio::error::get_ssl_category()) {
-        what = "TLS: " + what + " (check redis_tls: ca_file, server_name, cert_file)";
-      }
-      co_return what;
-    }
-    stream = std::move(s);
+    stream = std::move(opened.stream);
     ++generation;
     reader.reset(redisReaderCreate());
     asio::co_spawn(executor, read_replies(generation), asio::detached);
     co_return std::string();
-  }
-
-  // An unused TLS context for plain connections (ssl::stream needs one to exist).
-  static asio::ssl::context* plain_context() {
-    static asio::ssl::context unused(asio::ssl::context::tls_client);
-    return &unused;
   }
 
   // AUTH (with the ACL user) and SELECT; empty when both succeeded, else what to tell.
@@ -527,10 +334,7 @@ void redis_client::stop() {
     return;
   }
   state_->stopped = true;
-  if (state_->connecting != nullptr) {
-    boost::system::error_code ignored;
-    state_->connecting->next_layer().close(ignored);
-  }
+  state_->connector.stop();
   state_->drop_connection();
   state_->lifecycle.cancel();
 }
