@@ -1,0 +1,36 @@
+// libFuzzer target: the Dockerfile reader (worker/dockerfile_outline), which maps buildah's step
+// numbers back to lines. Any text: no crash, and the outline is consistent (lines increase, each
+// instruction inside the text, stages and steps numbered as find_step looks them up).
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <string_view>
+
+#include "worker/dockerfile_outline.hpp"
+
+namespace {
+
+void expect(bool condition) {
+  if (!condition) {
+    std::abort();
+  }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  const std::string_view text(reinterpret_cast<const char*>(data), size);
+  const auto outline = kiwi::outline_dockerfile(text);
+  int previous_line = 0;
+  for (const auto& i : outline.instructions) {
+    expect(i.line > previous_line);
+    expect(static_cast<std::size_t>(i.line) <= size);  // a line holds at least one byte
+    expect(!i.keyword.empty());
+    expect(i.stage >= 0 && i.stage <= outline.stages);
+    previous_line = i.line;
+    if (i.stage > 0) {
+      expect(outline.find_step(i.stage, i.step) == &i);
+    }
+  }
+  return 0;
+}
