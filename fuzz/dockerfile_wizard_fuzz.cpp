@@ -4,12 +4,12 @@
 // repository gives a Dockerfile or an error naming a field, never a crash.
 #include <cstddef>
 #include <cstdint>
-#include <cstdlib>
 #include <map>
 #include <string>
 #include <string_view>
 #include <variant>
 
+#include "fuzz/expect.hpp"
 #include "common/build/dockerfile.hpp"
 
 namespace {
@@ -53,9 +53,7 @@ class memory_view final : public kiwi::repo_view {
 template <typename Result>
 void check(const Result& result) {
   if (const auto* error = std::get_if<kiwi::dockerfile_error>(&result)) {
-    if (error->field.empty() || error->message.empty()) {
-      std::abort();
-    }
+    KIWI_FUZZ_EXPECT(!error->field.empty() && !error->message.empty());
   }
 }
 
@@ -71,9 +69,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (const auto* out = std::get_if<kiwi::wizard_output>(&generated)) {
     // A detected language, given explicitly, is not contradicted by the same repository.
     check(kiwi::generate_dockerfile(repo, out->language, out->framework));
-    if (out->dockerfile.empty()) {
-      std::abort();
-    }
+    KIWI_FUZZ_EXPECT(!out->dockerfile.empty());
   }
   return 0;
 }

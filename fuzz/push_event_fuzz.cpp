@@ -2,26 +2,22 @@
 // push_event or an error message, never a crash; a parsed push holds what the parser promises.
 #include <cstddef>
 #include <cstdint>
-#include <cstdlib>
 #include <string_view>
 #include <variant>
 
+#include "fuzz/expect.hpp"
 #include "daemon/push_event.hpp"
 
 namespace {
 
 void check(const kiwi::push_parse_result& result) {
   if (const auto* error = std::get_if<std::string>(&result)) {
-    if (error->empty()) {
-      std::abort();  // an error must say what is wrong
-    }
+    KIWI_FUZZ_EXPECT(!error->empty());  // an error says what is wrong
     return;
   }
   const auto& push = std::get<kiwi::push_event>(result);
   // A push names a branch or a tag, never both.
-  if (!push.branch.empty() && !push.tag.empty()) {
-    std::abort();
-  }
+  KIWI_FUZZ_EXPECT(push.branch.empty() || push.tag.empty());
 }
 
 }  // namespace

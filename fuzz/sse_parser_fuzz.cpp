@@ -5,10 +5,10 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <cstdlib>
 #include <string>
 #include <vector>
 
+#include "fuzz/expect.hpp"
 #include "cli/sse_parser.hpp"
 
 namespace {
@@ -53,13 +53,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   for (auto& e : chunked.feed(rest)) {
     got.push_back(std::move(e));
   }
-  if (!same(expected, got) || whole.overflowed() != chunked.overflowed()) {
-    std::abort();
-  }
+  KIWI_FUZZ_EXPECT(same(expected, got));
+  KIWI_FUZZ_EXPECT(whole.overflowed() == chunked.overflowed());
   for (const auto& e : expected) {
-    if (e.type.empty()) {
-      std::abort();  // "message" when the stream names no type
-    }
+    KIWI_FUZZ_EXPECT(!e.type.empty());  // "message" when the stream names no type
   }
   return 0;
 }

@@ -31,7 +31,7 @@ seed_dirs() {
       for f in "$fixtures"/wizard/*/Dockerfile; do
         cp "$f" "$work/seeds-$1/$(basename "$(dirname "$f")").Dockerfile"
       done
-      echo "$work/seeds-$1" ;;
+      echo "$work/seeds-$1 fuzz/seeds/$1" ;;
     config)
       # The example configuration, and each of its services, registries and runtimes alone (the
       # API's resource parsers read one at a time).
