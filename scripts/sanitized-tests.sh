@@ -23,7 +23,13 @@ export LSAN_OPTIONS="suppressions=$PWD/scripts/sanitizers/lsan.supp"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:log_path=$reports/ubsan"
 
 code=0
-build/debug/tests/kiwi_unit_tests || code=$?
+# libgit2 1.5.1's ssh transport leaks on every ssh connection (its known_hosts list: libgit2
+# issue 6598, fixed in 1.7, and buffers allocated beside it, which have no symbol to suppress
+# by). The ssh tests run with every check but the leak check; the rest with all of them.
+ssh_tests='*ssh_clone_test.cpp'
+build/debug/tests/kiwi_unit_tests --source-file-exclude="$ssh_tests" || code=$?
+ASAN_OPTIONS="$ASAN_OPTIONS:detect_leaks=0" \
+  build/debug/tests/kiwi_unit_tests --source-file="$ssh_tests" || code=$?
 for t in $integration; do
   KIWI_BIN_DIR=$PWD/build/debug KIWI_SOURCE_DIR=$PWD \
     /usr/bin/python3 -m pytest -q -x "tests/integration/$t.py" || code=$?
