@@ -12,7 +12,8 @@ packages=(build-essential cmake ninja-build ccache pkg-config libboost1.81-dev l
           libsystemd-dev libssl-dev redis-server redis-tools git lighttpd lighttpd-mod-openssl curl openssl python3
           python3-pytest python3-redis systemd wrk openssh-server openssh-client
           buildah docker-registry apache2-utils busybox-static
-          podman runc containernetworking-plugins iptables python3-cryptography)
+          podman runc containernetworking-plugins iptables python3-cryptography
+          clang libclang-rt-14-dev clang-tidy)  # clang: fuzz/ (libFuzzer) and scripts/tidy.sh
 for arg in "$@"; do
   case $arg in
     --bench)

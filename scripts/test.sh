@@ -2,7 +2,10 @@
 # The README's test command (and CI's, via .ci/run): installs what is missing, builds with the
 # `ci` preset (-Werror, build/ci) and runs every test: unit tests and the integration tests,
 # which start their own redis-server, git servers, kiwid and kiwi-worker.
-# Exits with ctest's status. Extra arguments go to ctest (e.g. -R unit).
+# Then the hardening stages (README "Hardening"): the unit and webhook tests again under
+# ASan+UBSan (scripts/sanitized-tests.sh), a bounded fuzz run of every target (scripts/fuzz.sh)
+# and clang-tidy (scripts/tidy.sh). KIWI_HARDENING=0 skips them (a quick local run).
+# Exits non-zero if any stage failed. Extra arguments go to ctest (e.g. -R unit).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
@@ -20,4 +23,13 @@ code=0
 ctest --preset ci --output-on-failure -j2 "$@" || code=$?
 t2=$(now)
 echo "== build: $(elapsed "$t0" "$t1"), tests: $(elapsed "$t1" "$t2"), ctest exit code $code"
+if [[ ${KIWI_HARDENING:-1} != 0 ]]; then
+  # Each stage's wall and CPU time (bash's `time`), so CI's budget can be read off the log.
+  TIMEFORMAT='== %R s wall, %U s user + %S s system CPU'
+  for stage in sanitized-tests fuzz tidy; do
+    echo "== stage $stage"
+    time bash "scripts/$stage.sh" || { echo "== stage $stage failed"; code=1; }
+  done
+  echo "== all stages: $(elapsed "$t0" "$(now)"), exit code $code"
+fi
 exit "$code"

@@ -108,6 +108,9 @@ dockerfile_outline outline_dockerfile(std::string_view text) {
       }
     }
     std::string_view rest = trim_whitespace(joined);
+    if (rest.empty()) {
+      continue;  // an escape character alone on the last lines: no instruction (found by fuzz/)
+    }
     const auto space = rest.find_first_of(" \t");
     ins.keyword = upper(rest.substr(0, space));
     ins.arguments = space == std::string_view::npos

@@ -238,6 +238,10 @@ std::string worker_app::default_consumer_name() {
 }
 
 int worker_app::run() {
+  asio::io_context io(1);
+  // First: a SIGTERM during start-up (slow under a sanitizer, or a stop while starting) waits
+  // here for the handler below instead of killing the worker with its default action.
+  asio::signal_set signals(io, SIGTERM, SIGINT);
   // Private (0700) whatever the umask: clones, workspaces and image layers of private code.
   make_private_directory(config_.data_dir);
   for (const char* dir : {"mirrors", "workspaces", "buildah", "tmp"}) {
@@ -245,7 +249,6 @@ int worker_app::run() {
   }
   // Before any claim: a worker that cannot isolate builds as configured takes none.
   build_network network = prepare_build_network(config_.build, config_.data_dir / "buildah");
-  asio::io_context io(1);
   asio::thread_pool blocking(config_.worker.blocking_threads);
   // The key that opens secrets of services registered through the API (the same file as kiwid's).
   std::optional<secret_box> box;
@@ -261,7 +264,6 @@ int worker_app::run() {
   asio::co_spawn(io, c.claim_loop(), asio::detached);
   asio::co_spawn(io, c.heartbeat_loop(), asio::detached);
 
-  asio::signal_set signals(io, SIGTERM, SIGINT);
   systemd_watchdog watchdog(io.get_executor());
   signals.async_wait([&](boost::system::error_code, int signo) {
     spdlog::info("received {}; no new builds, {} running may take up to {} ms",

@@ -84,7 +84,10 @@ void parse_wizard_images(const json& images, wizard_images& out) {
       {"maven", &out.maven},   {"gradle", &out.gradle},
       {"java_runtime", &out.java_runtime}, {"go", &out.go},
       {"go_runtime", &out.go_runtime}};
-  for (const auto& [key, value] : images.items()) {
+  for (const auto& item : images.items()) {
+    // Not a structured binding: clang 14 (the fuzz and tidy builds) cannot capture one.
+    const std::string& key = item.key();
+    const json& value = item.value();
     const std::string path = "build.wizard_images." + key;
     const auto* field = std::find_if(std::begin(fields), std::end(fields),
                                      [&](const auto& f) { return key == f.first; });

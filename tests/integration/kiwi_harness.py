@@ -35,6 +35,15 @@ def free_port():
         return s.getsockname()[1]
 
 
+def raise_open_files_limit(wanted=8192):
+    """For tests that hold thousands of sockets: raises the soft limit on open files, up to the
+    hard one; kiwid, started afterwards, inherits it."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < wanted <= hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+
+
 def wait_until(predicate, timeout=10.0, interval=0.02, what="condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -8,7 +8,6 @@ import hashlib
 import hmac
 import json
 import re
-import resource
 import signal
 import socket
 import time
@@ -16,7 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from kiwi_harness import GitRepo, Kiwi, RedisServer, rmtree, tempdir, wait_until
+from kiwi_harness import (GitRepo, Kiwi, RedisServer, raise_open_files_limit, rmtree, tempdir,
+                          wait_until)
 
 SECRET = "listener-webhook-secret-0001"
 MiB = 1024 * 1024
@@ -25,10 +25,7 @@ MiB = 1024 * 1024
 # and allocator slack. Before the fix kiwid buffered every body at once (~1 GB).
 RSS_BOUND_KB = 160 * 1024
 
-# 2,100 client sockets plus kiwid's own: raise the soft descriptor limit (kiwid inherits it).
-_soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-if _soft < 8192 <= _hard:
-    resource.setrlimit(resource.RLIMIT_NOFILE, (8192, _hard))
+raise_open_files_limit()  # 2,100 client sockets plus kiwid's own
 
 
 @pytest.fixture

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# clang-tidy (.clang-tidy) over Kiwi's sources in the `ci` preset's compile_commands.json:
+# common/, daemon/, worker/, cli/ and bench/, with their headers. Fails on any finding.
+#   scripts/tidy.sh                 every source file, two at a time
+#   scripts/tidy.sh --changed REF   only sources changed since REF (git diff), and the sources
+#                                   including a changed header of theirs
+# Unit tests (tests/unit) are not checked: doctest's macros expand into code the checks flag.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cmake --preset ci >/dev/null  # compile_commands.json and the generated headers; no build
+
+dirs='common|daemon|worker|cli|bench'
+files=("^$PWD/($dirs)/")
+if [[ ${1:-} == --changed ]]; then
+  base=${2:?usage: scripts/tidy.sh --changed REF}
+  changed=$(git diff --name-only "$base" -- common daemon worker cli bench | grep -E '\.(c|h)pp$' || true)
+  if [[ -z $changed ]]; then
+    echo "== tidy: no C++ source changed since $base"
+    exit 0
+  fi
+  files=()
+  for f in $changed; do
+    case $f in
+      *.cpp) [[ -e $f ]] && files+=("^$PWD/$f\$") ;;
+      # A header: the sources that include it.
+      *.hpp) while read -r s; do files+=("^$PWD/$s\$"); done < <(
+               grep -rlF "#include \"$f\"" common daemon worker cli bench --include=*.cpp || true) ;;
+    esac
+  done
+  [[ ${#files[@]} -gt 0 ]] || { echo "== tidy: nothing to check"; exit 0; }
+fi
+
+log=build/ci/clang-tidy.log
+start=$(date +%s)
+# -Wno-unknown-warning-option: the database holds GCC's flags (-Wno-mismatched-new-delete).
+code=0
+run-clang-tidy -p build/ci -j 2 -quiet -extra-arg=-Wno-unknown-warning-option \
+  -header-filter="^$PWD/($dirs|fuzz)/" "${files[@]}" >"$log" 2>&1 || code=$?
+# run-clang-tidy prints each file's command; what matters are the findings.
+grep -E ': (error|warning): ' "$log" | sed 's/\x1b\[[0-9;]*m//g' | sort -u || true
+echo "== tidy: ${#files[@]} pattern(s), $(( $(date +%s) - start )) s, exit code $code (log: $log)"
+exit "$code"
