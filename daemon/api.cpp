@@ -970,7 +970,7 @@ class api_handler {
     auto [ec, fields] = co_await ctx_.queue.build_record(id);
     check(ec);
     if (fields.empty()) {
-      throw api_error{404, "no build " + id, ""};
+      throw api_error{404, missing_build_message(id, ctx_.config.retention), ""};
     }
     co_return ok(req_, build_json(fields));
   }
@@ -982,7 +982,7 @@ class api_handler {
     auto [ec, fields] = co_await ctx_.queue.build_record(id);
     check(ec);
     if (fields.empty()) {
-      throw api_error{404, "no build " + id, ""};
+      throw api_error{404, missing_build_message(id, ctx_.config.retention), ""};
     }
     auto entries = co_await ctx_.redis.command(
         redis_args("XRANGE", keys::build_events(id), "-", "+"), ctx_.config.redis_timeout);
@@ -1057,7 +1057,7 @@ class api_handler {
     auto [ec, state] = co_await ctx_.queue.cancel(id, message);
     check(ec);
     if (state == "not_found") {
-      throw api_error{404, "no build " + id, ""};
+      throw api_error{404, missing_build_message(id, ctx_.config.retention), ""};
     }
     if (state != "cancelled" && state != "cancelling") {
       const std::string status = state.starts_with("ended:") ? state.substr(6) : state;

@@ -151,9 +151,10 @@ asio::awaitable<void> serve_event_stream(beast::tcp_stream& stream, const http_r
     auto exists = co_await ctx.redis.command(redis_args("EXISTS", keys::build(build_id)),
                                              ctx.config.redis_timeout);
     if (exists.ec || exists.value.integer == 0) {
-      const std::string bytes =
-          closing(exists.ec ? error_response(req, 503, "Redis is unavailable; retry")
-                            : error_response(req, 404, "no build " + build_id));
+      const std::string bytes = closing(
+          exists.ec ? error_response(req, 503, "Redis is unavailable; retry")
+                    : error_response(req, 404,
+                                     missing_build_message(build_id, ctx.config.retention)));
       co_await send(stream, bytes);
       co_return;
     }

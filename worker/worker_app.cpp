@@ -58,7 +58,9 @@ struct consumer {
         store(writer, box, config.redis_timeout),
         runner(config, writer_queue, store, blocking, this->name, std::move(network)),
         slot_freed(io),
-        beat(io) {}
+        beat(io) {
+    writer_queue.set_retention(config.retention);  // each finish prunes its services
+  }
 
   const kiwi_config& config;
   const std::string name;
@@ -159,6 +161,11 @@ struct consumer {
       if (std::chrono::steady_clock::now() >= limits_due && writer.connected()) {
         if (!co_await writer_queue.set_service_limits(limits)) {
           limits_due = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+          // A step of the retention sweep: services without new builds age out too.
+          auto [sweep_ec, swept] = co_await writer_queue.sweep_retention(config.retention);
+          if (!sweep_ec && swept.removed > 0) {
+            spdlog::info("retention removed {} build(s)", swept.removed);
+          }
         }
       }
       beat.expires_after(interval);

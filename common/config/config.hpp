@@ -82,6 +82,15 @@ struct queue_config {
   std::chrono::milliseconds retry_max{300'000};          // cap on a retry delay
 };
 
+// Which builds are kept (docs/redis.md#retention): a build is removed only when it is both
+// beyond its service's newest builds_per_service and queued more than max_age_days ago (so
+// whichever rule keeps more wins); never the service's last successful build, a build a
+// deployment revision references, or one that has not ended. 0 turns one rule off.
+struct retention_config {
+  unsigned builds_per_service = 200;
+  unsigned max_age_days = 90;
+};
+
 // The build stage (docs/build.md), shared by kiwi-worker and kiwid's Dockerfile preview.
 struct build_config {
   kiwi::wizard_images wizard_images;  // the wizard's base images; each key may be overridden
@@ -120,6 +129,7 @@ struct kiwi_config {
   http_config http;
   worker_config worker;
   queue_config queue;
+  retention_config retention;
   build_config build;
   std::vector<registry_config> registries;
   std::vector<runtime_config> runtimes;

@@ -3,6 +3,8 @@
 // (GitOps style) and the REST API describe them with the same JSON (docs/configuration.md), and
 // both go through the parsers here, so a resource means the same thing wherever it comes from.
 // Parsers throw field_error naming the field (relative to the resource) and what to fix.
+// resources.cpp parses services and registries, runtime_resource.cpp runtimes (Kubernetes with
+// Kaniko settings, Docker), resource_json.cpp writes the JSON form back.
 
 #include <cstdint>
 #include <optional>

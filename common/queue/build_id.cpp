@@ -3,9 +3,11 @@
 #include <random>
 
 namespace kiwi {
+namespace {
+constexpr char alphabet[] = "0123456789abcdefghjkmnpqrstvwxyz";
+}  // namespace
 
 std::string new_build_id(std::chrono::system_clock::time_point at, unsigned __int128 random80) {
-  static constexpr char alphabet[] = "0123456789abcdefghjkmnpqrstvwxyz";
   auto ms = static_cast<unsigned __int128>(
       std::chrono::duration_cast<std::chrono::milliseconds>(at.time_since_epoch()).count());
   unsigned __int128 mask80 = (static_cast<unsigned __int128>(1) << 80) - 1;
@@ -16,6 +18,21 @@ std::string new_build_id(std::chrono::system_clock::time_point at, unsigned __in
     value >>= 5;
   }
   return id;
+}
+
+std::optional<std::chrono::system_clock::time_point> build_id_time(std::string_view id) {
+  if (id.size() != 26) {
+    return std::nullopt;
+  }
+  unsigned long long ms = 0;  // the first 10 characters: 50 bits, of which the low 48 count
+  for (std::size_t i = 0; i < 10; ++i) {
+    const char* at = std::char_traits<char>::find(alphabet, 32, id[i]);
+    if (at == nullptr) {
+      return std::nullopt;
+    }
+    ms = (ms << 5) | static_cast<unsigned long long>(at - alphabet);
+  }
+  return std::chrono::system_clock::time_point(std::chrono::milliseconds(ms & 0xffffffffffffULL));
 }
 
 std::string new_build_id() {

@@ -9,9 +9,10 @@
 // - heartbeat: extends the leases of running builds, reports cancellations and lost leases;
 // - record / finish / release: fenced by the lease, so a worker that lost its build can no
 //   longer write to it.
-// A build is never dropped: it is queued, running (leased), retrying (delayed), or ended
-// (succeeded, failed, cancelled, superseded; a failed build that exhausted its attempts or
-// could not be decoded is also in the dead-letter stream).
+// A build is never dropped while it lives: it is queued, running (leased), retrying (delayed),
+// or ended (succeeded, failed, cancelled, superseded; a failed build that exhausted its
+// attempts or could not be decoded is also in the dead-letter stream). Ended builds past the
+// retention policy are removed whole (retention.cpp, docs/redis.md#retention).
 
 #include <chrono>
 #include <memory>
@@ -22,6 +23,7 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include "common/config/config.hpp"  // retention_config
 #include "common/queue/build_event.hpp"
 #include "common/redis/redis_client.hpp"
 
@@ -99,6 +101,13 @@ struct finish_outcome {
   std::vector<claimed_job> next;   // claimed for the same worker (see next_claim)
 };
 
+// What a retention step removed (job_queue::prune, job_queue::sweep_retention).
+struct prune_outcome {
+  long long removed = 0;   // builds deleted with all their keys
+  long long services = 0;  // services looked at
+  std::string cursor;      // sweep: where the walk over the services goes on ("0": it ended)
+};
+
 struct held_lease {
   std::string build_id;
   std::string lease;
@@ -170,6 +179,28 @@ class job_queue {
   boost::asio::awaitable<boost::system::error_code> set_service_limits(
       const std::vector<std::pair<std::string, unsigned>>& limits);
 
+  // Retention (docs/redis.md#retention). With a policy set, each finish() also prunes the
+  // services of the builds it ended, at most prune_batch builds each, in the same script.
+  void set_retention(const retention_config& policy) { retention_ = policy; }
+  static constexpr unsigned prune_batch = 16;
+
+  // Prunes one service now: at most `limit` builds, the oldest first.
+  boost::asio::awaitable<std::pair<boost::system::error_code, prune_outcome>> prune(
+      const retention_config& policy, const std::string& service, unsigned limit = prune_batch);
+
+  // One step of the walk over every service that ever had a build (its cursor is kept in
+  // Redis and shared by every worker): about `services` services, at most `limit` builds.
+  // Workers run a step every 30 s; services that see no new builds age out this way.
+  boost::asio::awaitable<std::pair<boost::system::error_code, prune_outcome>> sweep_retention(
+      const retention_config& policy, unsigned services = 16, unsigned limit = 128);
+
+  // Keeps a build whatever its age and rank (a deployment revision references it): adds it to
+  // its service's protected set; unprotect_build takes it out again.
+  boost::asio::awaitable<boost::system::error_code> protect_build(const std::string& service,
+                                                                  const std::string& build_id);
+  boost::asio::awaitable<boost::system::error_code> unprotect_build(const std::string& service,
+                                                                    const std::string& build_id);
+
   // Fields of a build record (empty when it does not exist).
   boost::asio::awaitable<std::pair<boost::system::error_code, field_list>> build_record(
       const std::string& build_id);
@@ -178,10 +209,20 @@ class job_queue {
   struct finish_batcher;
   boost::asio::awaitable<void> flush_finishes(std::shared_ptr<finish_batcher> batcher);
 
+  static void append_retention_args(std::vector<std::string>& args,
+                                    const std::optional<retention_config>& policy);
+
   redis_client& redis_;
   std::chrono::milliseconds timeout_;
   std::shared_ptr<finish_batcher> finishes_;
+  std::optional<retention_config> retention_;  // none: finish() prunes nothing
 };
+
+// The 404 answer for a build id that has no record: a build past the retention policy (its id
+// carries its queue time) is said to have been removed by retention.
+std::string missing_build_message(std::string_view build_id, const retention_config& policy,
+                                  std::chrono::system_clock::time_point now =
+                                      std::chrono::system_clock::now());
 
 // Decodes a claim script reply; exposed for tests.
 std::vector<claimed_job> decode_claims(const redis_value& reply);

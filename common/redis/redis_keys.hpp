@@ -18,7 +18,9 @@ inline std::string service_waiting(std::string_view service) {  // list of build
 inline std::string service_active(std::string_view service) {  // set of running build ids
   return std::string(prefix) + "svc:" + std::string(service) + ":active";
 }
-inline std::string service_settings(std::string_view service) {  // hash: max (concurrent builds)
+// hash: max (concurrent builds), last_success + last_success_at (its build id and queue time,
+// which retention keeps)
+inline std::string service_settings(std::string_view service) {
   return std::string(prefix) + "svc:" + std::string(service);
 }
 // Queued or running builds of one (service, ref), for "latest push wins" (set).
@@ -58,6 +60,16 @@ inline std::string build_events(std::string_view build_id) {
 inline std::string service_builds(std::string_view service) {
   return std::string(prefix) + "service:" + std::string(service) + ":builds";
 }
+
+// Builds of one service that retention never removes, whatever their age (set of build ids):
+// the builds deployment revisions reference (docs/redis.md#retention).
+inline std::string service_protected_builds(std::string_view service) {
+  return std::string(prefix) + "service:" + std::string(service) + ":protected";
+}
+
+// Retention's state (hash): `cursor` of the sweep over the services (HSCAN of build_numbers),
+// `pruned` (builds removed so far).
+inline std::string retention() { return std::string(prefix) + "retention"; }
 
 // Every event of every build, capped at ~100k (stream, field `event`): replay for the
 // all-builds event stream of the API.

@@ -107,6 +107,25 @@ TEST_CASE("invalid configs name the key and the problem") {
             .find("build_tags\": must be true or false") != std::string::npos);
 }
 
+TEST_CASE("retention: defaults, values, and errors naming the key") {
+  auto c = parse_config(with_service(good_service), base);
+  CHECK(c.retention.builds_per_service == 200);
+  CHECK(c.retention.max_age_days == 90);
+  const std::string top = R"({"redis":"unix:///tmp/r.sock","data_dir":"/tmp","retention":)";
+  c = parse_config(top + R"({"builds_per_service":50,"max_age_days":0}})", base);
+  CHECK(c.retention.builds_per_service == 50);
+  CHECK(c.retention.max_age_days == 0);
+  CHECK(error_of(top + R"({"builds_per_service":"many"}})")
+            .find("\"retention.builds_per_service\"") != std::string::npos);
+  CHECK(error_of(top + R"({"max_age_days":-1}})").find("\"retention.max_age_days\"") !=
+        std::string::npos);
+  CHECK(error_of(top + R"({"keep":5}})").find("retention.keep") != std::string::npos);
+  CHECK(error_of(top + R"(200})").find("\"retention\": must be an object") != std::string::npos);
+  // Both rules off would remove every finished build.
+  CHECK(error_of(top + R"({"builds_per_service":0,"max_age_days":0}})")
+            .find("every finished build would be removed") != std::string::npos);
+}
+
 TEST_CASE("a token is read from token_file and never echoed in errors") {
   auto dir = std::filesystem::temp_directory_path() / "kiwi-config-test";
   std::filesystem::create_directories(dir);

@@ -18,11 +18,14 @@
 #include "common/redis/redis_keys.hpp"
 #include "common/queue/retry_policy.hpp"
 #include "git_servers.hpp"
-#include "redis_server.hpp"
+#include "queue_fixture.hpp"
 
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
 using kiwi::test::temp_dir;
+using kiwi::test::ids;
+using kiwi::test::queue_fixture;
+using kiwi::test::sleep_ms;
 
 TEST_CASE("backoff doubles from the base, is capped, and jitter spreads its upper half") {
   using ms = std::chrono::milliseconds;
@@ -51,71 +54,6 @@ TEST_CASE("transient failures retry until max_attempts, then dead-letter; perman
   CHECK(kiwi::decide_after_failure(kiwi::failure_kind::transient, 1, q, 0.0).what ==
         action::dead_letter);
 }
-
-namespace {
-
-// The queue on a private Redis, stepped one call at a time.
-struct queue_fixture : kiwi::test::redis_fixture {
-  kiwi::job_queue queue{redis, 2s};
-
-  std::string field(const std::string& id, const std::string& name) {
-    return command(kiwi::redis_args("HGET", kiwi::keys::build(id), name)).str;
-  }
-
-  std::string enqueue(const std::string& service, const std::string& ref, unsigned max = 1,
-                      bool cancel_superseded = true) {
-    kiwi::enqueue_request r;
-    r.build_id = kiwi::new_build_id();
-    r.provider = "test";
-    r.delivery_id = r.build_id;
-    r.service = service;
-    r.max_concurrent_builds = max;
-    r.cancel_superseded = cancel_superseded;
-    r.fields = {{"service", service}, {"kind", "noop"}, {"ref", ref}, {"sha", ""}};
-    std::vector<std::pair<std::string, unsigned>> limits{{service, max}};
-    REQUIRE(!run(queue.set_service_limits(limits)));
-    r.queued_event.build_id = r.build_id;
-    r.queued_event.service = service;
-    r.queued_event.ref = ref;
-    r.queued_event.status = "queued";
-    auto [ec, out] = run(queue.enqueue(r));
-    REQUIRE(!ec);
-    REQUIRE(out.created);
-    return r.build_id;
-  }
-
-  std::vector<kiwi::claimed_job> claim(unsigned max, std::chrono::milliseconds lease = 60s,
-                                       unsigned max_attempts = 3) {
-    auto [ec, jobs] = run(queue.claim("w1", max, lease, max_attempts));
-    REQUIRE(!ec);
-    return jobs;
-  }
-
-  kiwi::finish_outcome finish(const kiwi::claimed_job& job, kiwi::job_outcome outcome,
-                              std::chrono::system_clock::time_point retry_at = {},
-                              unsigned next_max = 0) {
-    kiwi::job_result r;
-    r.outcome = outcome;
-    r.final_event.build_id = job.build_id;
-    r.final_event.service = job.field_or("service");
-    r.retry_at = retry_at;
-    r.error = outcome == kiwi::job_outcome::succeeded ? "" : "it broke";
-    kiwi::next_claim next{"w1", next_max, 60s, 3};
-    auto [ec, out] = run(queue.finish(job, r, next));
-    REQUIRE(!ec);
-    return out;
-  }
-};
-
-std::vector<std::string> ids(const std::vector<kiwi::claimed_job>& jobs) {
-  std::vector<std::string> out;
-  for (const auto& j : jobs) out.push_back(j.build_id);
-  return out;
-}
-
-void sleep_ms(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
-
-}  // namespace
 
 TEST_CASE("claims take services round-robin, one build per visit") {
   queue_fixture f;
