@@ -129,7 +129,8 @@ TEST_CASE("Kubernetes: no API server there is unreachable") {
 TEST_CASE("Docker: a real podman service answers /_ping and /version on its socket") {
   test::temp_dir dir("kiwi-podman");
   test::podman_service podman(dir.path());
-  const auto c = kiwi::probe_runtime(docker_socket(podman.socket().string()));
+  const auto c = kiwi::probe_runtime(docker_socket(podman.socket().string()),
+                                     std::chrono::seconds(60));  // podman may start slowly
   REQUIRE_MESSAGE(c.ok, c.message);
   CHECK(c.message.starts_with("Docker Engine API 1.41, server 4.3"));
   CHECK(c.message.find("(linux/") != std::string::npos);
