@@ -11,8 +11,8 @@ namespace {
 
 using action_kind = pipeline_action::kind;
 
-// The stage after `s`, or none when `s` ends the build. Scan goes between build and push's
-// end, deploy after it: each is a value of pipeline_stage and a line here.
+// The stage after `s`, or none when `s` ends the build. The next stages (scan before the push,
+// deploy after it) are each a value of pipeline_stage and a case here (docs/pipeline.md).
 std::optional<pipeline_stage> next_stage(pipeline_stage s, const pipeline_position& at) {
   switch (s) {
     case pipeline_stage::clone:
