@@ -37,6 +37,7 @@ if [[ ${1:-} == --changed ]]; then
     esac
   done
   [[ ${#files[@]} -gt 0 ]] || { echo "== tidy: nothing to check"; exit 0; }
+  mapfile -t files < <(printf '%s\n' "${files[@]}" | sort -u)
 fi
 
 log=build/ci/clang-tidy.log
