@@ -58,7 +58,7 @@ class no_echo {
   void (*previous_term_)(int) = SIG_DFL;
 };
 
-std::string trim(std::string s) {
+std::string trim(const std::string& s) {
   const auto first = s.find_first_not_of(" \t\r\n");
   if (first == std::string::npos) {
     return {};

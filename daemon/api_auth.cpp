@@ -21,9 +21,15 @@ std::string_view to_string(api_role r) {
 }
 
 std::optional<api_role> parse_api_role(std::string_view s) {
-  if (s == "viewer") return api_role::viewer;
-  if (s == "developer") return api_role::developer;
-  if (s == "admin") return api_role::admin;
+  if (s == "viewer") {
+    return api_role::viewer;
+  }
+  if (s == "developer") {
+    return api_role::developer;
+  }
+  if (s == "admin") {
+    return api_role::admin;
+  }
   return std::nullopt;
 }
 

@@ -29,7 +29,7 @@ class event_hub {
  public:
   // One stream's registration; lives on the stream's executor (its I/O thread).
   struct follower {
-    follower(boost::asio::any_io_executor executor, std::string build)
+    follower(const boost::asio::any_io_executor& executor, std::string build)
         : wake(executor), build_id(std::move(build)) {}
     boost::asio::steady_timer wake;  // cancelled (on its own executor) when an event arrives
     const std::string build_id;      // "" follows every build

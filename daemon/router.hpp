@@ -32,14 +32,14 @@ struct router_context {
 };
 
 // client: the peer's address (API throttling of bad tokens).
-boost::asio::awaitable<http_response> handle_request(const http_request& request,
-                                                     router_context& context,
+boost::asio::awaitable<http_response> handle_request(const http_request& req,
+                                                     router_context& ctx,
                                                      const std::string& client);
 
 // Screens a request whose headers are in, before its body is read: a webhook with the wrong
 // method or for a service kiwid does not know is answered at once, its body never buffered.
 // nullopt: read the body and handle the request.
-boost::asio::awaitable<std::optional<http_response>> screen_request(const http_request& header,
-                                                                    router_context& context);
+boost::asio::awaitable<std::optional<http_response>> screen_request(const http_request& req,
+                                                                    router_context& ctx);
 
 }  // namespace kiwi

@@ -10,7 +10,7 @@ namespace {
 
 using json = nlohmann::json;
 
-webhook_decision answer(unsigned status, json body) {
+webhook_decision answer(unsigned status, const json& body) {
   webhook_decision d;
   d.status = status;
   d.body = body.dump();

@@ -2,53 +2,35 @@
 // repository's manifests (package.json, pyproject.toml, pom.xml, go.mod, ...) pushed by anyone
 // with write access. The input is a repository: records "path\n" + contents + "\0". Any
 // repository gives a Dockerfile or an error naming a field, never a crash.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <map>
 #include <string>
 #include <string_view>
 #include <variant>
 
 #include "fuzz/expect.hpp"
 #include "common/build/dockerfile.hpp"
+#include "tests/unit/memory_view.hpp"
 
 namespace {
 
-class memory_view final : public kiwi::repo_view {
- public:
-  explicit memory_view(std::string_view packed) {
-    while (!packed.empty()) {
-      const auto record = packed.substr(0, packed.find('\0'));
-      packed.remove_prefix(std::min(packed.size(), record.size() + 1));
-      const auto newline = record.find('\n');
-      const auto path = record.substr(0, newline);
-      const auto contents =
-          newline == std::string_view::npos ? std::string_view() : record.substr(newline + 1);
-      if (!path.empty()) {
-        files_[std::string(path)] = std::string(contents);
-      }
+// The input as a repository: records "path\n" + contents + "\0".
+kiwi::test::memory_view unpack(std::string_view packed) {
+  kiwi::test::memory_view repo;
+  while (!packed.empty()) {
+    const auto record = packed.substr(0, packed.find('\0'));
+    packed.remove_prefix(std::min(packed.size(), record.size() + 1));
+    const auto newline = record.find('\n');
+    const auto path = record.substr(0, newline);
+    const auto contents =
+        newline == std::string_view::npos ? std::string_view() : record.substr(newline + 1);
+    if (!path.empty()) {
+      repo.add(std::string(path), std::string(contents));
     }
   }
-
-  std::vector<std::string> files() const override {
-    std::vector<std::string> out;
-    for (const auto& [path, contents] : files_) {
-      out.push_back(path);
-    }
-    return out;
-  }
-
-  std::optional<std::string> read(std::string_view path, std::size_t max_bytes) const override {
-    auto it = files_.find(std::string(path));
-    if (it == files_.end() || it->second.size() > max_bytes) {
-      return std::nullopt;
-    }
-    return it->second;
-  }
-
- private:
-  std::map<std::string, std::string> files_;
-};
+  return repo;
+}
 
 template <typename Result>
 void check(const Result& result) {
@@ -60,7 +42,7 @@ void check(const Result& result) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  const memory_view repo(std::string_view(reinterpret_cast<const char*>(data), size));
+  const auto repo = unpack(std::string_view(reinterpret_cast<const char*>(data), size));
   (void)kiwi::find_dockerfiles(repo);
   check(kiwi::locate_root_dockerfile(repo));
   check(kiwi::resolve_dockerfile_path(repo, "Dockerfile", ""));

@@ -462,7 +462,7 @@ bool contains(std::string_view text, std::string_view what) {
 }  // namespace
 
 image_build_error classify_kaniko_failure(const std::vector<std::string>& last_lines,
-                                          std::string fallback) {
+                                          const std::string& fallback) {
   image_build_error e = make_error(image_build_errc::other, failure_kind::permanent, fallback);
   // The last line that says "error" is Kaniko's summary (it logs with logrus: "error building
   // image: ...", "error checking push permissions -- ...").

@@ -43,6 +43,6 @@ image_build_outcome run_kaniko_build(const kaniko_build_request& request);
 // What Kaniko's last log lines say went wrong, in the words the buildah backend uses; `fallback`
 // (e.g. "Kaniko exited with code 1") when they say nothing Kiwi knows.
 image_build_error classify_kaniko_failure(const std::vector<std::string>& last_lines,
-                                          std::string fallback);
+                                          const std::string& fallback);
 
 }  // namespace kiwi

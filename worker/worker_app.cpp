@@ -86,7 +86,7 @@ struct consumer {
     const std::string id = job.build_id;
     running[id] = running_build{job.lease, control};
     asio::co_spawn(slot_freed.get_executor(), runner.run(std::move(job), *control),
-                   [this, id, control](std::exception_ptr e) {
+                   [this, id, control](const std::exception_ptr& e) {
                      if (e) {
                        try {
                          std::rethrow_exception(e);

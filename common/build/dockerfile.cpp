@@ -66,7 +66,8 @@ std::string join(const std::vector<std::string>& items, std::string_view sep) {
 // "a, b, c (and 4 more)"
 std::string list_some(const std::vector<std::string>& items) {
   std::vector<std::string> shown(items.begin(),
-                                 items.begin() + std::min(items.size(), listed_dockerfiles));
+                                 items.begin() + static_cast<std::ptrdiff_t>(
+                                                     std::min(items.size(), listed_dockerfiles)));
   std::string out = join(shown, ", ");
   if (items.size() > shown.size()) {
     out += " (and " + std::to_string(items.size() - shown.size()) + " more)";

@@ -300,7 +300,7 @@ std::filesystem::path write_private_file(const std::string& text) {
   if (::mkdtemp(dir.data()) == nullptr) {  // mkdtemp makes it 0700
     throw std::system_error(errno, std::generic_category(), "cannot create a private directory");
   }
-  const std::filesystem::path file = std::filesystem::path(dir) / "key";
+  std::filesystem::path file = std::filesystem::path(dir) / "key";  // moved out on return
   const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0) {
     const int err = errno;

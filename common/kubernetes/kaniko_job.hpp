@@ -112,6 +112,8 @@ std::string kube_status_message(std::string_view body);
 struct log_time {
   std::int64_t seconds = 0;  // since the epoch
   std::int32_t nanos = 0;
+  // clang-tidy 14 reports a defaulted <=> as a literal 0 for nullptr (fixed in later versions).
+  // NOLINTNEXTLINE(modernize-use-nullptr)
   auto operator<=>(const log_time&) const = default;
 };
 struct timestamped_line {

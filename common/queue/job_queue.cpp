@@ -33,7 +33,10 @@ const std::string* claimed_job::field(std::string_view name) const {
 
 std::string claimed_job::field_or(std::string_view name, std::string fallback) const {
   const std::string* v = field(name);
-  return v != nullptr ? *v : std::move(fallback);
+  if (v != nullptr) {
+    return *v;
+  }
+  return fallback;  // moved (std::move inside ?: copied it: performance-move-const-arg)
 }
 
 asio::awaitable<std::pair<boost::system::error_code, enqueue_outcome>> job_queue::enqueue(

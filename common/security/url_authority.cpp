@@ -6,10 +6,18 @@ namespace kiwi {
 namespace {
 
 std::string default_port(std::string_view scheme) {
-  if (scheme == "http") return "80";
-  if (scheme == "https" || scheme.empty()) return "443";
-  if (scheme == "ssh") return "22";
-  if (scheme == "git") return "9418";
+  if (scheme == "http") {
+    return "80";
+  }
+  if (scheme == "https" || scheme.empty()) {
+    return "443";
+  }
+  if (scheme == "ssh") {
+    return "22";
+  }
+  if (scheme == "git") {
+    return "9418";
+  }
   return "";
 }
 

@@ -18,6 +18,7 @@
 
 #include "common/build/dockerfile.hpp"
 #include "common/git/repo_view.hpp"
+#include "tests/unit/memory_view.hpp"
 #include "common/config/resources.hpp"
 
 namespace fs = std::filesystem;
@@ -56,33 +57,7 @@ std::string read(const fs::path& file) {
   return s.str();
 }
 
-// A repository held in memory: the wizard needs no file system.
-class memory_view final : public kiwi::repo_view {
- public:
-  memory_view() = default;
-  memory_view(std::initializer_list<std::pair<const std::string, std::string>> files)
-      : files_(files) {}
-  void add(std::string path, std::string contents) {
-    files_[std::move(path)] = std::move(contents);
-  }
-  std::vector<std::string> files() const override {
-    std::vector<std::string> out;
-    for (const auto& [path, _] : files_) {
-      out.push_back(path);
-    }
-    return out;
-  }
-  std::optional<std::string> read(std::string_view path, std::size_t max_bytes) const override {
-    auto it = files_.find(std::string(path));
-    if (it == files_.end() || it->second.size() > max_bytes) {
-      return std::nullopt;
-    }
-    return it->second;
-  }
-
- private:
-  std::map<std::string, std::string> files_;
-};
+using kiwi::test::memory_view;
 
 kiwi::dockerfile_error error_of(const auto& outcome) {
   REQUIRE_MESSAGE(std::holds_alternative<kiwi::dockerfile_error>(outcome), "expected an error");
