@@ -53,13 +53,15 @@ asio::awaitable<sweep_report> disk_sweeper::sweep_once() {
   auto home = co_await asio::this_coro::executor;
   const auto data_dir = config_.data_dir;
   const auto storage = storage_;
-  disk_survey survey = co_await run_blocking(
-      blocking_, home, [data_dir, storage] { return survey_disk(data_dir, storage); });
+  // Named lambdas: GCC 12 destroys a lambda temporary inside a co_await expression twice.
+  auto list = [data_dir, storage] { return survey_disk(data_dir, storage); };
+  const disk_survey survey = co_await run_blocking(blocking_, home, list);
   const sweep_facts facts = co_await ask_redis(survey);
   const sweep_plan plan = plan_sweep(survey, facts);
-  sweep_report report = co_await run_blocking(blocking_, home, [&plan, &survey, data_dir, storage] {
+  auto remove = [&plan, &survey, data_dir, storage] {
     return carry_out(plan, survey, data_dir, storage);
-  });
+  };
+  const sweep_report report = co_await run_blocking(blocking_, home, remove);
   if (report.removed_anything()) {
     spdlog::info("disk sweep: {}", describe(report));
   } else {
