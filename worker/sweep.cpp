@@ -76,7 +76,9 @@ sweep_plan plan_sweep(const disk_survey& survey, const sweep_facts& facts) {
       }
     }
   }
-  plan.prune_images = survey.dangling_images && !storage_in_use;
+  // An image a container still uses cannot go: buildah would fail on it (exit code 125).
+  plan.prune_images = survey.dangling_images && !storage_in_use &&
+                      plan.containers.size() == survey.containers.size();
   return plan;
 }
 

@@ -72,7 +72,7 @@ std::set<std::string> builds_to_check(const disk_survey& survey);
 // worker is gone, so nobody reads its output or renews its lease; it holds the containers and
 // mounts. Containers and workspaces go when their build is not held. Images are pruned only
 // when no build process is left on the storage (a multi-stage build's unnamed stage images are
-// dangling until its last stage copies from them).
+// dangling until its last stage copies from them) and no container stays.
 sweep_plan plan_sweep(const disk_survey& survey, const sweep_facts& facts);
 
 // --- Readers of buildah's and the kernel's formats (pure, so tests pin them) ---

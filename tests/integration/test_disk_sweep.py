@@ -8,7 +8,9 @@ through the API goes (docs/build-backends.md, "Disk use and the sweep")."""
 import glob
 import json
 import os
+import random
 import shutil
+import signal
 import subprocess
 
 import pytest
@@ -33,6 +35,9 @@ def env():
     yield state
     if state["kiwi"]:
         state["kiwi"].stop()
+    for seconds in state.get("sleeps", []):  # a step left running by a failed test
+        for pid in sleepers(seconds):
+            os.kill(pid, signal.SIGKILL)
     redis_server.stop()
     if os.path.isdir(state["storage"]):
         for args in (["rm", "--all"], ["rmi", "--all", "--force"]):
@@ -51,7 +56,8 @@ def start_kiwi(env, workers, concurrency=1):
     env["repo"] = GitRepo(env["root"], "shop")
     env["first"] = env["repo"].commit({"README.md": "shop\n"}, "first")
     service = {"name": "shop", "git_url": env["repo"].file_url, "branch": "main",
-               "webhook_secret": SECRET, "dockerfile": {"mode": "auto"}}
+               "webhook_secret": SECRET, "dockerfile": {"mode": "auto"},
+               "cancel_superseded": False, "max_concurrent_builds": 2}  # two builds at once
     env["kiwi"] = Kiwi(env["root"], env["redis"].url, [service], workers=workers,
                        worker_extra={"concurrency": concurrency, "keep_workspaces": False,
                                      "sweep_interval_s": 1, "build_timeout_s": 600},
@@ -61,16 +67,18 @@ def start_kiwi(env, workers, concurrency=1):
     return env["kiwi"]
 
 
-def push_sleeper(env, seconds):
-    """A build whose last RUN step sleeps `seconds` (a number unique to the test, so that its
-    process can be found); returns the build id once that step runs."""
+def push_sleeper(env):
+    """A build whose last RUN step sleeps for a number of seconds unique to this run, so that
+    its process can be found; returns the build id and that number once the step runs."""
+    seconds = random.randrange(100_000, 999_999)
+    env.setdefault("sleeps", []).append(seconds)
     dockerfile = f"FROM {BASE}\nRUN echo layer > /layer\nRUN sleep {seconds}\n"
     sha = env["repo"].commit({"Dockerfile": dockerfile}, f"sleep {seconds}")
     status, _, body = env["kiwi"].github_push(
         "shop", SECRET, github_push_payload("main", env["first"], sha, "sleep"))
     assert status == 202, body
     wait_until(lambda: sleepers(seconds), timeout=180, what=f"RUN sleep {seconds} running")
-    return body["build_id"]
+    return body["build_id"], seconds
 
 
 def sleepers(seconds):
@@ -117,29 +125,33 @@ def workspace(env, build_id):
 
 def worker_of(kiwi, build_id):
     name = kiwi.redis.hget(f"kiwi:{{q}}:build:{build_id}", "worker")
-    return next(w for w in kiwi.workers if w.running() and w.consumer_name() == name)
+    found = [w for w in kiwi.workers if w.running() and w.consumer_name() == name]
+    assert len(found) == 1, (name, [w.consumer_name() for w in kiwi.workers if w.running()],
+                             kiwi.redis.hgetall(f"kiwi:{{q}}:build:{build_id}"))
+    return found[0]
 
 
 @needs_buildah
 def test_a_worker_killed_mid_build_leaves_nothing_after_the_sweep(env):
     kiwi = start_kiwi(env, workers=1)
-    build_id = push_sleeper(env, 3171)
-    kiwi.workers[0].kill()  # SIGKILL in the middle of `RUN sleep 3171`
+    build_id, sleep = push_sleeper(env)
+    kiwi.workers[0].kill()  # SIGKILL in the middle of the `RUN sleep`
 
     # What the killed worker left: its build's working containers with their overlay mounts,
     # the orphaned buildah still running the step, and the workspace.
     assert containers_of(env, build_id)
     assert merged_mounts(env)
-    assert sleepers(3171)
+    assert sleepers(sleep)
     assert os.path.isdir(workspace(env, build_id))
 
     kiwi.add_worker()
     wait_until(lambda: not containers_of(env, build_id) and not mounts_under(env["data_dir"])
-               and not os.path.exists(workspace(env, build_id)) and not sleepers(3171),
+               and not os.path.exists(workspace(env, build_id)) and not sleepers(sleep)
+               and "workspace(s)" in kiwi.workers[1].output(),
                timeout=120, what="the sweep removing the killed build's leftovers")
     log = kiwi.workers[1].output()
     assert "disk sweep: " in log and "orphaned build process(es) killed" in log, log
-    assert "build container(s)" in log and "workspace(s)" in log, log
+    assert "build container(s)" in log and "warning kiwi-worker: disk sweep" not in log, log
     # The lease ran out on the last attempt: the build failed (dead letter), it never runs again.
     assert env["redis"].client().hget(f"kiwi:{{q}}:build:{build_id}", "status") == "failed"
 
@@ -153,8 +165,8 @@ def test_a_worker_killed_mid_build_leaves_nothing_after_the_sweep(env):
 @needs_buildah
 def test_a_sweep_leaves_another_workers_build_in_progress_alone(env):
     kiwi = start_kiwi(env, workers=2)
-    dead_build = push_sleeper(env, 3173)
-    live_build = push_sleeper(env, 3174)  # the other worker's only slot
+    dead_build, dead_sleep = push_sleeper(env)
+    live_build, live_sleep = push_sleeper(env)  # the other worker's only slot
     dead_worker = worker_of(kiwi, dead_build)
     live_worker = worker_of(kiwi, live_build)
     assert dead_worker is not live_worker
@@ -164,11 +176,11 @@ def test_a_sweep_leaves_another_workers_build_in_progress_alone(env):
 
     # A new worker reclaims (and fails) the dead build and sweeps while the live one runs.
     kiwi.add_worker()
-    wait_until(lambda: not containers_of(env, dead_build) and not sleepers(3173)
+    wait_until(lambda: not containers_of(env, dead_build) and not sleepers(dead_sleep)
                and not os.path.exists(workspace(env, dead_build)),
                timeout=120, what="the dead build's leftovers removed")
     assert containers_of(env, live_build) == live_containers
-    assert sleepers(3174) and merged_mounts(env)
+    assert sleepers(live_sleep) and merged_mounts(env)
     assert os.path.isdir(workspace(env, live_build))
     r = env["redis"].client()
     assert r.hget(f"kiwi:{{q}}:build:{live_build}", "status") == "running"
@@ -177,7 +189,7 @@ def test_a_sweep_leaves_another_workers_build_in_progress_alone(env):
     kiwi.queue_tool("cancel", live_build)
     wait_until(lambda: r.hget(f"kiwi:{{q}}:build:{live_build}", "status") == "cancelled",
                timeout=60, what="the live build cancelled")
-    wait_until(lambda: not containers_of(env, live_build) and not sleepers(3174), timeout=60,
+    wait_until(lambda: not containers_of(env, live_build) and not sleepers(live_sleep), timeout=60,
                what="buildah's own clean-up of the cancelled build")
 
 

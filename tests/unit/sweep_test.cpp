@@ -71,7 +71,9 @@ TEST_CASE("sweep: without Redis's answer nothing that needs a lease check goes")
   CHECK(plan.mirrors.empty());
   // An orphan is killed anyway (its worker is gone), and then the storage is idle.
   CHECK(plan.kill == std::vector<int>{42});
-  CHECK(plan.prune_images);
+  CHECK_FALSE(plan.prune_images);  // the containers stay, and their images with them
+  survey.containers.clear();
+  CHECK(plan_sweep(survey, facts).prune_images);  // the orphan dies, the storage is idle
 }
 
 TEST_CASE("sweep: keep_workspaces keeps workspaces, not containers") {
@@ -94,6 +96,9 @@ TEST_CASE("sweep: images are pruned only while no build process uses the storage
   CHECK(plan.kill.empty());
   CHECK_FALSE(plan.prune_images);
   survey.processes.clear();
+  CHECK_FALSE(plan_sweep(survey, answered()).prune_images);  // an admin's container stays
+  survey.containers.pop_back();
+  CHECK(plan_sweep(survey, answered()).prune_images);
   survey.dangling_images = false;
   CHECK_FALSE(plan_sweep(survey, answered()).prune_images);
 }
