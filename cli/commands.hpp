@@ -55,6 +55,9 @@ int webhook_command(command_env& env, const std::vector<std::string>& args);
 int queue_command(command_env& env, const std::vector<std::string>& args);
 int token_command(command_env& env, const std::vector<std::string>& args);
 
+// `kiwictl service register` without options: asks on the terminal (service_wizard.cpp).
+int register_wizard(command_env& env);
+
 // Follows (or, when !follow, replays) a build's events; returns the exit code of its outcome.
 int follow_build(command_env& env, const std::string& build_id, bool follow);
 
@@ -63,6 +66,7 @@ int follow_build(command_env& env, const std::string& build_id, bool follow);
 std::pair<std::string, std::vector<std::string>> split_verb(const std::vector<std::string>& args);
 std::string read_text_file(const std::string& path, const char* what);  // usage_error if unreadable
 nlohmann::json read_json_file(const std::string& path);                 // an object, or usage_error
+std::string trim(const std::string& s);  // without leading and trailing whitespace
 // The subcommand's single NAME argument, or usage_error.
 std::string one_name(const arguments& a, const char* what);
 

@@ -318,6 +318,7 @@ build_stage_outcome run_build_stage(const build_stage_request& request) {
     return build_with_kaniko(request, std::move(result), context, wizard_dockerfile);
   }
   buildah_build_request build;
+  build.build_id = request.build_id;
   build.workspace = request.workspace;
   build.dockerfile = result.dockerfile_path;
   build.context = context;

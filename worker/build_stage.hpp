@@ -27,7 +27,7 @@ struct build_stage_request {
   kiwi::wizard_images wizard_images;        // mode wizard's base images (build.wizard_images)
   std::optional<registry_config> registry;  // the service's registry; nullopt: build only
   std::optional<runtime_config> runtime;    // a kubernetes runtime: Kaniko; nullopt: buildah
-  std::string build_id;                     // names the Kaniko Job
+  std::string build_id;                     // names the Kaniko Job and the buildah build
   std::filesystem::path workspace;          // the checked-out commit
   std::string ref;                          // refs/heads/main or refs/tags/v1.2.0
   std::string sha;

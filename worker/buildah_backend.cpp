@@ -19,6 +19,7 @@
 #include "worker/buildah_output.hpp"
 #include "common/base/child_process.hpp"
 #include "worker/dockerfile_outline.hpp"
+#include "worker/sweep.hpp"
 
 namespace kiwi {
 namespace {
@@ -150,7 +151,11 @@ struct buildah_run {
     child.cancel = request.cancel;
     child.kill_grace = request.kill_grace;
     child.tail_lines = 0;  // the tail kept here is the redacted one
-    child.on_line = [&](std::string_view line) { deliver(secrets.redact(line), log, tail); };
+    child.on_line = [&](std::string_view line) {
+      if (auto shown_line = without_build_id_warning(line)) {  // Kiwi's own argument: no news
+        deliver(secrets.redact(*shown_line), log, tail);
+      }
+    };
     return run_child(child);
   }
 
@@ -274,6 +279,9 @@ image_build_outcome build_and_push(const buildah_build_request& request) {
   for (const auto& ref : request.references) {
     argv.insert(argv.end(), {"-t", ref});
   }
+  if (!request.build_id.empty()) {  // names the build's containers and process (sweep.hpp)
+    argv.insert(argv.end(), {"--build-arg", std::string(build_id_arg) + "=" + request.build_id});
+  }
   for (const auto& [name, value] : request.build_args) {
     argv.insert(argv.end(), {"--build-arg", name + "=" + value});
   }
@@ -352,13 +360,21 @@ std::vector<std::string> buildah_argv(const buildah_storage& storage) {
           storage.driver.empty() ? std::string("overlay") : storage.driver};
 }
 
-std::string remove_build_containers(const buildah_storage& storage) {
+child_result run_buildah(const buildah_storage& storage, const std::vector<std::string>& args,
+                         std::vector<std::string>* lines) {
   child_request child;
   child.argv = buildah_argv(storage);
-  child.argv.insert(child.argv.end(), {"rm", "--all"});
+  child.argv.insert(child.argv.end(), args.begin(), args.end());
   child.env = environment_subset({"PATH"});
   child.deadline = std::chrono::steady_clock::now() + std::chrono::minutes(2);
-  const child_result r = run_child(child);
+  if (lines != nullptr) {
+    child.on_line = [lines](std::string_view line) { lines->emplace_back(line); };
+  }
+  return run_child(child);
+}
+
+std::string remove_build_containers(const buildah_storage& storage) {
+  const child_result r = run_buildah(storage, {"rm", "--all"}, nullptr);
   if (r.succeeded()) {
     return {};
   }

@@ -22,6 +22,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/base/child_process.hpp"
 #include "common/build/image_build.hpp"
 #include "worker/build_network.hpp"
 
@@ -39,6 +40,7 @@ struct buildah_storage {
 std::vector<std::string> buildah_argv(const buildah_storage& storage);
 
 struct buildah_build_request {
+  std::string build_id;  // passed as --build-arg KIWI_BUILD_ID (the disk sweep finds its leftovers)
   std::filesystem::path workspace;                  // the checked-out repository
   std::filesystem::path dockerfile = "Dockerfile";  // relative to workspace
   std::filesystem::path context = ".";              // relative to workspace
@@ -58,6 +60,11 @@ struct buildah_build_request {
   std::chrono::milliseconds kill_grace{5000};          // after SIGTERM, before SIGKILL
   std::function<void(std::string_view line)> on_line;  // every output line, redacted
 };
+
+// Runs `buildah <storage options> args...` (2 minutes at most), its output lines into *lines
+// when given.
+child_result run_buildah(const buildah_storage& storage, const std::vector<std::string>& args,
+                         std::vector<std::string>* lines);
 
 // Removes every working container in the storage (`buildah rm --all`); their layers are freed.
 // buildah removes its container when a build ends, also when it is cancelled during a RUN, but

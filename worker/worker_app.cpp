@@ -21,6 +21,7 @@
 #include "common/security/secret_box.hpp"
 #include "common/base/service_notify.hpp"
 #include "common/base/systemd_watchdog.hpp"
+#include "worker/disk_sweeper.hpp"
 #include "worker/job_runner.hpp"
 
 namespace asio = boost::asio;
@@ -57,6 +58,7 @@ struct consumer {
         writer_queue(writer, config.redis_timeout),
         store(writer, box, config.redis_timeout),
         runner(config, writer_queue, store, blocking, this->name, std::move(network)),
+        sweeper(config, writer, store, blocking, io.get_executor()),
         slot_freed(io),
         beat(io) {
     writer_queue.set_retention(config.retention);  // each finish prunes its services
@@ -70,6 +72,7 @@ struct consumer {
   job_queue writer_queue;
   resource_store store;
   job_runner runner;
+  disk_sweeper sweeper;  // leftovers of killed builds, mirrors of deleted services (sweep.hpp)
   asio::steady_timer slot_freed;  // an event: cancelled whenever a build ends
   asio::steady_timer beat;
   std::map<std::string, running_build> running;
@@ -204,6 +207,7 @@ struct consumer {
   // Stops claiming; lets running builds go on until the deadline, then hands them back.
   asio::awaitable<void> drain(std::chrono::steady_clock::time_point deadline) {
     stopping = true;
+    sweeper.stop();
     // No more claims: closing the claim connection also ends a blocked BLPOP, so that the wake
     // token a hand-back pushes goes to a worker that can use it.
     reader.stop();
@@ -270,6 +274,7 @@ int worker_app::run() {
   c.writer.start();
   asio::co_spawn(io, c.claim_loop(), asio::detached);
   asio::co_spawn(io, c.heartbeat_loop(), asio::detached);
+  asio::co_spawn(io, c.sweeper.run(), asio::detached);
 
   systemd_watchdog watchdog(io.get_executor());
   signals.async_wait([&](boost::system::error_code, int signo) {

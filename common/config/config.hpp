@@ -72,6 +72,9 @@ struct worker_config {
   // is dropped after one truncation line, and a failure still carries the last 20 lines.
   unsigned max_log_lines = 5000;
   std::string storage_driver = "overlay";  // buildah's: overlay, or vfs where overlay fails
+  // The disk sweep (leftovers of killed builds, mirrors of deleted services, dangling images)
+  // runs at start and then this often; 0: at start only.
+  std::chrono::seconds sweep_interval{600};
 };
 
 // The reliable queue (docs/queue.md).

@@ -124,7 +124,8 @@ void parse_config_sections(const json& root, kiwi_config& c) {
     }
     reject_unknown(*w, "worker",
                    {"concurrency", "blocking_threads", "clone_timeout_s", "keep_workspaces",
-                    "drain_timeout_ms", "build_timeout_s", "max_log_lines", "storage_driver"});
+                    "drain_timeout_ms", "build_timeout_s", "max_log_lines", "storage_driver",
+                    "sweep_interval_s"});
     c.worker.concurrency =
         static_cast<unsigned>(get_uint(*w, "concurrency", "worker.concurrency", 4, 1, 1024));
     c.worker.blocking_threads = static_cast<unsigned>(
@@ -140,6 +141,8 @@ void parse_config_sections(const json& root, kiwi_config& c) {
         get_uint(*w, "max_log_lines", "worker.max_log_lines", 5000, 100, 9000));
     c.worker.storage_driver =
         get_string(*w, "storage_driver", "worker.storage_driver", false, "overlay");
+    c.worker.sweep_interval = std::chrono::seconds(
+        get_uint(*w, "sweep_interval_s", "worker.sweep_interval_s", 600, 0, 7 * 24 * 3600));
     if (c.worker.storage_driver != "overlay" && c.worker.storage_driver != "vfs") {
       fail("worker.storage_driver", "must be overlay or vfs");
     }
