@@ -79,18 +79,18 @@ void parse_wizard_images(const json& images, wizard_images& out) {
     fail("build.wizard_images", "must be an object of image references, e.g. {\"node\": "
                                 "\"node:20.18-bookworm-slim\"}");
   }
-  const std::pair<const char*, std::string*> fields[] = {
-      {"node", &out.node},     {"python", &out.python},
-      {"maven", &out.maven},   {"gradle", &out.gradle},
-      {"java_runtime", &out.java_runtime}, {"go", &out.go},
-      {"go_runtime", &out.go_runtime}};
+  const auto& fields = wizard_image_fields();
   for (const auto& [key, value] : images.items()) {
     const std::string path = "build.wizard_images." + key;
-    const auto* field = std::find_if(std::begin(fields), std::end(fields),
-                                     [&](const auto& f) { return key == f.first; });
-    if (field == std::end(fields)) {
-      fail(path, "unknown key; the wizard's images are node, python, maven, gradle, "
-                 "java_runtime, go and go_runtime (docs/build.md)");
+    const auto field = std::find_if(fields.begin(), fields.end(),
+                                    [&](const auto& f) { return key == f.key; });
+    if (field == fields.end()) {
+      std::string keys;
+      for (std::size_t i = 0; i < fields.size(); ++i) {
+        keys += (i == 0 ? "" : i + 1 == fields.size() ? " and " : ", ") +
+                std::string(fields[i].key);
+      }
+      fail(path, "unknown key; the wizard's images are " + keys + " (docs/build.md)");
     }
     if (!value.is_string()) {
       fail(path, "must be a string: one image reference");
@@ -104,7 +104,7 @@ void parse_wizard_images(const json& images, wizard_images& out) {
       fail(path, "must be one image reference without spaces, e.g. node:20.18-bookworm-slim "
                  "or node:20.18-bookworm-slim@sha256:<digest>");
     }
-    *field->second = image;
+    out.*field->image = image;
   }
 }
 
