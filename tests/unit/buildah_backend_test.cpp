@@ -13,6 +13,7 @@
 #include "tests/unit/registry_server.hpp"
 #include "worker/buildah_backend.hpp"
 #include "worker/buildah_output.hpp"
+#include "worker/registry_errors.hpp"
 #include "worker/dockerfile_outline.hpp"
 
 using kiwi::buildah_build_request;
