@@ -17,6 +17,7 @@
 #include "common/security/redact.hpp"
 #include "common/security/webhook_signature.hpp"  // base64_encode
 #include "worker/buildah_output.hpp"
+#include "worker/registry_errors.hpp"
 #include "common/base/child_process.hpp"
 #include "worker/dockerfile_outline.hpp"
 #include "worker/sweep.hpp"

@@ -37,18 +37,9 @@ class bud_log {
   std::string panic_;
 };
 
-// Why `buildah bud` failed (exit code buildah_exit). last_lines are left to the caller.
+// Why `buildah bud` failed (exit code buildah_exit). last_lines are left to the caller. A push's
+// failure is read by classify_push_failure (registry_errors.hpp).
 image_build_error classify_bud_failure(const bud_log& log, const dockerfile_outline& dockerfile,
                                        int buildah_exit);
-
-// Why `buildah push` to registry_host failed, from its last "Error: " line (without "Error: ").
-image_build_error classify_push_failure(std::string_view error, std::string_view registry_host);
-
-// The HTTP status a containers/image error names ("... 403 (Forbidden)", "StatusCode: 404",
-// "received unexpected HTTP status: 502 Bad Gateway", "unauthorized: ..."), 0 if none.
-int http_status_in(std::string_view error);
-
-// Whether a containers/image error is a network failure (refused, DNS, timeouts, resets).
-bool is_network_error(std::string_view error);
 
 }  // namespace kiwi

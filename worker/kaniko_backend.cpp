@@ -6,9 +6,11 @@
 
 #include <spdlog/spdlog.h>
 
-#include "common/http/http_client.hpp"
-#include "common/build/image_reference.hpp"
+#include "common/kubernetes/kaniko_pod.hpp"
 #include "common/security/redact.hpp"
+#include "worker/kaniko_api.hpp"
+#include "worker/kaniko_failure.hpp"
+#include "worker/kaniko_log.hpp"
 
 namespace kiwi {
 
@@ -26,81 +28,6 @@ image_build_error make_error(image_build_errc code, failure_kind kind, std::stri
   return make_image_build_error(code, std::move(message), kind);
 }
 
-// The Kubernetes API for one build: a kept-alive connection for requests, and a second one for
-// the log stream (which can be cut off mid-body at any time).
-class kube_api {
- public:
-  kube_api(const runtime_config& runtime, std::chrono::milliseconds timeout)
-      : client_(endpoint(runtime), options(runtime, timeout)) {
-    client_.set_default_headers({{"Authorization", "Bearer " + runtime.token}});
-  }
-
-  static http_endpoint endpoint(const runtime_config& runtime) {
-    auto parsed = parse_http_endpoint(runtime.api_url);
-    if (!parsed) {
-      throw http_unreachable("the runtime's api_url \"" + runtime.api_url + "\" is not a URL",
-                             http_unreachable::step::resolve, false);
-    }
-    return *parsed;
-  }
-
-  static http_options options(const runtime_config& runtime, std::chrono::milliseconds timeout) {
-    http_options o;
-    o.peer = "the Kubernetes API of runtime \"" + runtime.name + "\"";
-    o.hint = "check the runtime's api_url and the network to the cluster";
-    o.tls_hint = "check the runtime's ca_cert";
-    o.tls.ca_pem = runtime.ca_cert;
-    o.timeout = timeout;
-    o.connect_timeout = std::chrono::seconds(10);
-    return o;
-  }
-
-  http_reply call(std::string_view method, const std::string& path, const json* body = nullptr) {
-    if (body) {
-      const std::string text = body->dump();
-      return client_.request(method, path, &text);
-    }
-    return client_.request(method, path);
-  }
-
-  http_client& client() { return client_; }
-
- private:
-  http_client client_;
-};
-
-// What a refused API call means for the user. `what` is e.g. "create the build Job".
-image_build_error api_refusal(const runtime_config& runtime, const std::string& what,
-                              const http_reply& reply) {
-  std::string detail = kube_status_message(reply.body);
-  if (detail.empty()) {
-    detail = "HTTP " + std::to_string(reply.status);
-  }
-  if (reply.status == 401) {
-    return make_error(image_build_errc::other, failure_kind::permanent,
-                      "the Kubernetes API rejected runtime \"" + runtime.name +
-                          "\"'s token (401): renew the service account token");
-  }
-  if (reply.status == 403) {
-    return make_error(image_build_errc::other, failure_kind::permanent,
-                      "runtime \"" + runtime.name + "\" may not " + what + " in namespace \"" +
-                          runtime.namespace_ + "\" (" + detail +
-                          "): grant its service account create/get/delete on jobs and "
-                          "secrets, patch on secrets, and get/list on pods and pods/log");
-  }
-  if (reply.status == 429 || reply.status >= 500) {
-    return make_error(image_build_errc::other, failure_kind::transient,
-                      "the Kubernetes API could not " + what + " (" + detail + ")");
-  }
-  return make_error(image_build_errc::other, failure_kind::permanent,
-                    "the Kubernetes API refused to " + what + " (" + detail + ")");
-}
-
-image_build_error unreachable(const http_unreachable& e) {
-  return make_error(image_build_errc::other, failure_kind::transient, e.what());
-}
-
-// One build, start to end.
 class kaniko_run {
  public:
   explicit kaniko_run(const kaniko_build_request& request)
@@ -122,7 +49,7 @@ class kaniko_run {
       kube_api api(request_.runtime, std::chrono::seconds(30));
       outcome = create_and_follow(api);
     } catch (const http_unreachable& e) {
-      outcome = unreachable(e);
+      outcome = api_unreachable(e);
     } catch (const std::exception& e) {
       outcome = make_error(image_build_errc::other, failure_kind::transient,
                            std::string("Kaniko build: ") + e.what());
@@ -314,7 +241,7 @@ class kaniko_run {
         if (unreachable_since == clock_type::time_point{}) {
           unreachable_since = clock_type::now();
         } else if (clock_type::now() - unreachable_since > unreachable_grace) {
-          return unreachable(e);
+          return api_unreachable(e);
         }
         nap(poll);
         continue;
@@ -398,51 +325,16 @@ class kaniko_run {
   // Follows the executor's log from where it was left. True when the server ended the stream
   // (the container has exited); false after `log_idle` without a line, a cut connection, or a
   // refusal (the container is not started yet).
+  // Follows the executor's log from where it was left. True when the server ended the stream
+  // (the container has exited); false after `log_idle` without a line, a cut connection, or a
+  // refusal (the container is not started yet).
   bool read_log(kube_api& api, const std::string& pod) {
-    std::string path = "/api/v1" + ns_path_ + "/pods/" + pod + "/log?container=" +
-                       std::string(kaniko_container) + "&follow=true&timestamps=true";
-    if (last_seen_) {
-      path += "&sinceTime=" + rfc3339_seconds(last_seen_->seconds);
+    const auto got = log_.follow(api, "/api/v1" + ns_path_ + "/pods/" + pod, request_.log_idle,
+                                 [this] { return !cancelled() && !past_deadline(); });
+    if (got == kaniko_log::outcome::refused) {
+      nap(std::chrono::milliseconds(request_.runtime.kaniko.poll_interval_ms));
     }
-    std::string pending;
-    auto take_line = [this](std::string_view line) {
-      if (!line.empty() && line.back() == '\r') {
-        line.remove_suffix(1);
-      }
-      if (auto t = split_log_timestamp(line)) {
-        // sinceTime has whole seconds: lines already shown come again; skip them.
-        if (last_seen_ && t->at <= *last_seen_) {
-          return;
-        }
-        last_seen_ = t->at;
-        say(t->text);
-      } else {
-        say(line);
-      }
-    };
-    auto on_data = [&](std::string_view data) {
-      pending.append(data);
-      std::size_t start = 0;
-      for (std::size_t nl; (nl = pending.find('\n', start)) != std::string::npos;
-           start = nl + 1) {
-        take_line(std::string_view(pending).substr(start, nl - start));
-      }
-      pending.erase(0, start);
-      return !cancelled() && !past_deadline();
-    };
-    try {
-      auto r = api.client().stream(path, {}, on_data, request_.log_idle);
-      if (r.reply.status != 0 && (r.reply.status < 200 || r.reply.status >= 300)) {
-        nap(std::chrono::milliseconds(request_.runtime.kaniko.poll_interval_ms));
-        return false;
-      }
-      if (!pending.empty() && r.ended_cleanly) {
-        take_line(pending);
-      }
-      return r.ended_cleanly;
-    } catch (const http_unreachable&) {
-      return false;  // idle or cut: the caller looks at the pod and comes back
-    }
+    return got == kaniko_log::outcome::ended;
   }
 
   const kaniko_build_request& request_;
@@ -450,91 +342,12 @@ class kaniko_run {
   const std::string ns_path_;
   redactor secrets_;
   std::deque<std::string> last_lines_;
-  std::optional<log_time> last_seen_;
+  kaniko_log log_{[this](std::string_view line) { say(line); }};
   bool secret_created_ = false;
   bool job_created_ = false;
 };
 
-bool contains(std::string_view text, std::string_view what) {
-  return text.find(what) != std::string_view::npos;
-}
-
 }  // namespace
-
-image_build_error classify_kaniko_failure(const std::vector<std::string>& last_lines,
-                                          const std::string& fallback) {
-  image_build_error e = make_error(image_build_errc::other, failure_kind::permanent, fallback);
-  // The last line that says "error" is Kaniko's summary (it logs with logrus: "error building
-  // image: ...", "error checking push permissions -- ...").
-  std::string_view error;
-  for (auto it = last_lines.rbegin(); it != last_lines.rend(); ++it) {
-    const std::string_view l = *it;
-    if (contains(l, "error ") || contains(l, "Error ") || l.starts_with("error") ||
-        contains(l, "level=error") || contains(l, "level=fatal")) {
-      error = l;
-      break;
-    }
-  }
-  if (error.empty()) {
-    return e;
-  }
-  const std::string detail(error.substr(0, 300));
-  if (const auto p = error.find("waiting for process to exit: exit status ");
-      p != std::string_view::npos) {
-    e.code = image_build_errc::step_failed;
-    e.exit_code = std::atoi(std::string(error.substr(p + 41)).c_str());
-    e.message = "Build step failed (exit code " + std::to_string(e.exit_code) + ")";
-    // Kaniko logs each instruction as it starts it ("INFO[0005] RUN make"): the last one ran.
-    for (auto it = last_lines.rbegin(); it != last_lines.rend(); ++it) {
-      const auto run = it->find("] RUN ");
-      if (run != std::string::npos) {
-        e.step = it->substr(run + 2);
-        e.message += ": " + e.step;
-        break;
-      }
-    }
-    return e;
-  }
-  if (contains(error, "parsing dockerfile") || contains(error, "dockerfile parse error") ||
-      contains(error, "Dockerfile parse error")) {
-    e.code = image_build_errc::dockerfile_error;
-    e.message = "Dockerfile error: " + detail;
-    return e;
-  }
-  const bool push = contains(error, "push") || contains(error, "PUSH");
-  if (push && (contains(error, "UNAUTHORIZED") || contains(error, "401"))) {
-    e.code = image_build_errc::push_unauthorized;
-    e.message = "Image push failed: check the registry credentials";
-    return e;
-  }
-  if (push && (contains(error, "DENIED") || contains(error, "403") ||
-               contains(error, "NAME_UNKNOWN") || contains(error, "404"))) {
-    e.code = image_build_errc::push_denied;
-    e.message = "Image push failed: repository not found or no push permission";
-    return e;
-  }
-  if (contains(error, "no such host") || contains(error, "connection refused") ||
-      contains(error, "i/o timeout") || contains(error, "dial tcp")) {
-    e.code = image_build_errc::registry_unreachable;
-    e.kind = failure_kind::transient;
-    e.message = (push ? "Image push failed: registry unreachable (" : "Image build failed: ") +
-                detail + (push ? ")" : "");
-    return e;
-  }
-  if (contains(error, "retrieving image") || contains(error, "MANIFEST_UNKNOWN") ||
-      contains(error, "pull access denied")) {
-    e.code = image_build_errc::base_image_unavailable;
-    e.message = "Base image cannot be pulled: " + detail;
-    return e;
-  }
-  if (contains(error, "git") && (contains(error, "authentication required") ||
-                                 contains(error, "repository not found"))) {
-    e.message = "Kaniko could not clone the repository (check the service's token): " + detail;
-    return e;
-  }
-  e.message = fallback + ": " + detail;
-  return e;
-}
 
 image_build_outcome run_kaniko_build(const kaniko_build_request& request) {
   kaniko_run run(request);

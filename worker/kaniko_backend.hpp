@@ -37,12 +37,7 @@ struct kaniko_build_request {
 };
 
 // Never throws: failures come back as image_build_error with a message for the user and the
-// last 20 lines of the executor's log.
+// last 20 lines of the executor's log (read by classify_kaniko_failure, kaniko_failure.hpp).
 image_build_outcome run_kaniko_build(const kaniko_build_request& request);
-
-// What Kaniko's last log lines say went wrong, in the words the buildah backend uses; `fallback`
-// (e.g. "Kaniko exited with code 1") when they say nothing Kiwi knows.
-image_build_error classify_kaniko_failure(const std::vector<std::string>& last_lines,
-                                          const std::string& fallback);
 
 }  // namespace kiwi

@@ -3,6 +3,8 @@
 // (mode path, kept inside the checkout), or generated from the repository's manifests (mode
 // wizard) for Node.js, Python, Java and Go (docs/build.md). Pure logic over a repo_view (or, for
 // mode path, the checkout directory); failures are values naming the service field to fix.
+// Modes auto and path: dockerfile_location.cpp. Mode wizard: dockerfile_wizard.cpp, one file per
+// language behind wizard_language.hpp.
 
 #include <cstddef>
 #include <filesystem>
@@ -63,6 +65,13 @@ struct wizard_images {
   std::string go = "golang:1.23.4-bookworm";                   // build
   std::string go_runtime = "gcr.io/distroless/static-debian12:nonroot";
 };
+
+// wizard_images' fields by their key in the configuration (build.wizard_images.<key>).
+struct wizard_image_field {
+  std::string_view key;  // "node", "java_runtime"
+  std::string wizard_images::*image;
+};
+const std::vector<wizard_image_field>& wizard_image_fields();
 
 // The languages and, for each, the frameworks the wizard supports. "plain" is a Node.js or Go
 // program without a framework the wizard knows about.

@@ -1,10 +1,9 @@
 #pragma once
-// The pure half of the Kaniko backend: what Kiwi sends to the Kubernetes API (the Secret and the
-// Job that build one image) and how it reads what comes back (the executor pod's state, log
-// lines with timestamps, Status errors). No I/O here, so all of it is unit tested against
+// The pure half of the Kaniko backend, what Kiwi sends to the Kubernetes API: the Secret and the
+// Job that build one image. How it reads what comes back is in kaniko_pod.hpp (pod and Job
+// state, Status errors) and log_timestamp.hpp. No I/O here, so all of it is unit tested against
 // recorded API objects (tests/unit/kaniko_job_test.cpp, tests/fixtures/k8s/).
 
-#include <compare>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -79,50 +78,5 @@ std::string git_credentials_line(const kaniko_job_spec& spec);
 
 // The executor's command line (the container's args), as kaniko_job_manifest puts it.
 std::vector<std::string> kaniko_args(const kaniko_job_spec& spec);
-
-// What the build pod says about the build.
-struct kaniko_pod_state {
-  enum class phase {
-    waiting,    // not scheduled or not started yet; keep polling
-    running,    // the executor runs: follow its log
-    succeeded,  // exit 0; digest from the termination message
-    failed      // the build failed, or cannot start (message says why)
-  };
-  phase what = phase::waiting;
-  std::string pod;                 // the pod's name
-  std::string message;             // failed: for the user; waiting: why (Unschedulable ...)
-  bool unschedulable = false;      // waiting because no node fits (fails after pending_timeout)
-  bool oom_killed = false;         // failed: the kernel killed the executor for memory
-  int exit_code = -1;
-  std::string digest;              // succeeded: sha256:...
-};
-
-// Reads a Pod (or a PodList's first item) of the build's Job. `executor_image` is named in
-// image-pull failures.
-kaniko_pod_state read_kaniko_pod(const nlohmann::json& pod, std::string_view executor_image);
-
-// Reads a Job's status: a Failed condition (DeadlineExceeded, BackoffLimitExceeded) when the pod
-// is gone; nullopt while the Job has not failed.
-std::optional<std::string> job_failure(const nlohmann::json& job);
-
-// The message of a Kubernetes Status body ("jobs.batch \"x\" is forbidden: ..."), or empty.
-std::string kube_status_message(std::string_view body);
-
-// A log line requested with timestamps=true: "2024-09-12T06:22:28.123456789Z text".
-struct log_time {
-  std::int64_t seconds = 0;  // since the epoch
-  std::int32_t nanos = 0;
-  // clang-tidy 14 reports a defaulted <=> as a literal 0 for nullptr (fixed in later versions).
-  // NOLINTNEXTLINE(modernize-use-nullptr)
-  auto operator<=>(const log_time&) const = default;
-};
-struct timestamped_line {
-  log_time at;
-  std::string_view text;
-};
-// nullopt when the line does not start with an RFC 3339 timestamp and a space.
-std::optional<timestamped_line> split_log_timestamp(std::string_view line);
-// seconds → "2024-09-12T06:22:28Z" for sinceTime.
-std::string rfc3339_seconds(std::int64_t seconds);
 
 }  // namespace kiwi

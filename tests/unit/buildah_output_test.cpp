@@ -7,6 +7,7 @@
 
 #include "common/build/image_reference.hpp"
 #include "worker/buildah_output.hpp"
+#include "worker/registry_errors.hpp"
 #include "worker/dockerfile_outline.hpp"
 
 using kiwi::failure_kind;

@@ -10,8 +10,10 @@
 #include <map>
 
 #include "common/security/webhook_signature.hpp"
-#include "worker/kaniko_backend.hpp"
 #include "common/kubernetes/kaniko_job.hpp"
+#include "common/kubernetes/kaniko_pod.hpp"
+#include "common/kubernetes/log_timestamp.hpp"
+#include "worker/kaniko_failure.hpp"
 
 namespace fs = std::filesystem;
 using nlohmann::json;

@@ -1,0 +1,79 @@
+#include "worker/kaniko_api.hpp"
+
+#include "common/kubernetes/kaniko_pod.hpp"
+
+namespace kiwi {
+
+namespace {
+
+image_build_error make_error(image_build_errc code, failure_kind kind, std::string message) {
+  return make_image_build_error(code, std::move(message), kind);
+}
+
+http_endpoint endpoint(const runtime_config& runtime) {
+  auto parsed = parse_http_endpoint(runtime.api_url);
+  if (!parsed) {
+    throw http_unreachable("the runtime's api_url \"" + runtime.api_url + "\" is not a URL",
+                           http_unreachable::step::resolve, false);
+  }
+  return *parsed;
+}
+
+http_options options(const runtime_config& runtime, std::chrono::milliseconds timeout) {
+  http_options o;
+  o.peer = "the Kubernetes API of runtime \"" + runtime.name + "\"";
+  o.hint = "check the runtime's api_url and the network to the cluster";
+  o.tls_hint = "check the runtime's ca_cert";
+  o.tls.ca_pem = runtime.ca_cert;
+  o.timeout = timeout;
+  o.connect_timeout = std::chrono::seconds(10);
+  return o;
+}
+
+}  // namespace
+
+kube_api::kube_api(const runtime_config& runtime, std::chrono::milliseconds timeout)
+    : client_(endpoint(runtime), options(runtime, timeout)) {
+  client_.set_default_headers({{"Authorization", "Bearer " + runtime.token}});
+}
+
+http_reply kube_api::call(std::string_view method, const std::string& path,
+                          const nlohmann::json* body) {
+  if (body) {
+    const std::string text = body->dump();
+    return client_.request(method, path, &text);
+  }
+  return client_.request(method, path);
+}
+
+image_build_error api_refusal(const runtime_config& runtime, const std::string& what,
+                              const http_reply& reply) {
+  std::string detail = kube_status_message(reply.body);
+  if (detail.empty()) {
+    detail = "HTTP " + std::to_string(reply.status);
+  }
+  if (reply.status == 401) {
+    return make_error(image_build_errc::other, failure_kind::permanent,
+                      "the Kubernetes API rejected runtime \"" + runtime.name +
+                          "\"'s token (401): renew the service account token");
+  }
+  if (reply.status == 403) {
+    return make_error(image_build_errc::other, failure_kind::permanent,
+                      "runtime \"" + runtime.name + "\" may not " + what + " in namespace \"" +
+                          runtime.namespace_ + "\" (" + detail +
+                          "): grant its service account create/get/delete on jobs and "
+                          "secrets, patch on secrets, and get/list on pods and pods/log");
+  }
+  if (reply.status == 429 || reply.status >= 500) {
+    return make_error(image_build_errc::other, failure_kind::transient,
+                      "the Kubernetes API could not " + what + " (" + detail + ")");
+  }
+  return make_error(image_build_errc::other, failure_kind::permanent,
+                    "the Kubernetes API refused to " + what + " (" + detail + ")");
+}
+
+image_build_error api_unreachable(const http_unreachable& e) {
+  return make_error(image_build_errc::other, failure_kind::transient, e.what());
+}
+
+}  // namespace kiwi
