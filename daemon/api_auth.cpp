@@ -7,7 +7,7 @@
 #include <stdexcept>
 #include <utility>
 
-#include "common/security/webhook_signature.hpp"  // to_hex, sha256
+#include "common/security/crypto.hpp"  // to_hex, sha256
 
 namespace kiwi {
 

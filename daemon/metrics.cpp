@@ -7,8 +7,6 @@ namespace {
 
 constexpr std::array<std::string_view, 3> decision_names{"queued", "duplicate", "ignored"};
 
-std::string_view provider_name(std::size_t i) { return i == 0 ? "github" : "gitlab"; }
-
 }  // namespace
 
 void metrics::count_webhook(git_provider provider, int status) {
@@ -50,7 +48,8 @@ std::string metrics::render(const std::vector<std::pair<std::string, std::string
     for (std::size_t s = 0; s <= statuses.size(); ++s) {
       std::string status = s < statuses.size() ? std::to_string(statuses[s]) : "other";
       out += fmt::format("kiwi_webhook_requests_total{{provider=\"{}\",status=\"{}\"}} {}\n",
-                         provider_name(p), status, webhooks_[p][s].load());
+                         provider_name(p == 0 ? git_provider::github : git_provider::gitlab),
+                         status, webhooks_[p][s].load());
     }
   }
   out += "# HELP kiwi_webhook_decisions_total Accepted webhooks by what Kiwi did with them.\n";

@@ -10,7 +10,7 @@
 #include <utility>
 #include <vector>
 
-#include "daemon/push_event.hpp"
+#include "daemon/webhook/provider.hpp"
 
 namespace kiwi {
 

@@ -1,5 +1,6 @@
 #include "daemon/router.hpp"
 
+#include <array>
 #include <optional>
 
 #include <boost/beast/http/verb.hpp>
@@ -8,7 +9,8 @@
 
 #include "common/queue/build_event.hpp"
 #include "common/redis/redis_keys.hpp"
-#include "daemon/webhook_intake.hpp"
+#include "daemon/webhook/github.hpp"
+#include "daemon/webhook/gitlab.hpp"
 
 namespace asio = boost::asio;
 namespace http = boost::beast::http;
@@ -71,10 +73,37 @@ asio::awaitable<http_response> metrics_page(const http_request& req, router_cont
   co_return res;
 }
 
-asio::awaitable<http_response> webhook(const http_request& req, router_context& ctx,
-                                       git_provider provider, std::string_view service_name) {
+// A /hooks/<provider>/<service> path: the provider, whose intake verifies, parses and decides,
+// and the service's name.
+struct webhook_route {
+  git_provider provider;
+  webhook::intake_function intake;
+  std::string_view service;
+};
+
+std::optional<webhook_route> find_webhook_route(std::string_view target) {
+  struct entry {
+    std::string_view prefix;
+    git_provider provider;
+    webhook::intake_function intake;
+  };
+  static constexpr std::array<entry, 2> table{
+      {{"/hooks/github/", git_provider::github, &webhook::github::intake},
+       {"/hooks/gitlab/", git_provider::gitlab, &webhook::gitlab::intake}}};
+  for (const entry& e : table) {
+    if (target.starts_with(e.prefix)) {
+      return webhook_route{e.provider, e.intake, target.substr(e.prefix.size())};
+    }
+  }
+  return std::nullopt;
+}
+
+asio::awaitable<http_response> handle_webhook(const http_request& req, router_context& ctx,
+                                              const webhook_route& route) {
+  const git_provider provider = route.provider;
+  const std::string_view service_name = route.service;
   auto finish = [&](http_response res) {
-    ctx.stats.count_webhook(provider, static_cast<int>(res.result_int()));
+    ctx.stats.count_webhook(provider, res.result_int());
     return res;
   };
   auto reject = [&](unsigned status, const std::string& message) {
@@ -111,8 +140,8 @@ asio::awaitable<http_response> webhook(const http_request& req, router_context& 
     co_return reject(404, "unknown service \"" + std::string(service_name) +
                               "\": check the service name at the end of the webhook URL");
   }
-  webhook_decision decision =
-      inspect_webhook(provider, *service, req, std::chrono::system_clock::now());
+  webhook::intake_decision decision =
+      route.intake(req, *service, std::chrono::system_clock::now());
   if (!decision.job) {
     if (decision.is_error()) {
       co_return reject(decision.status, decision.error);
@@ -146,17 +175,6 @@ asio::awaitable<http_response> webhook(const http_request& req, router_context& 
       json_response(req, 202, build_answer("queued", outcome.build_id, outcome.number)));
 }
 
-// The provider and service name of a /hooks/<provider>/<service> path.
-std::optional<std::pair<git_provider, std::string_view>> webhook_route(std::string_view target) {
-  for (auto [prefix, provider] : {std::pair{std::string_view("/hooks/github/"), git_provider::github},
-                                  std::pair{std::string_view("/hooks/gitlab/"), git_provider::gitlab}}) {
-    if (target.starts_with(prefix)) {
-      return std::pair{provider, target.substr(prefix.size())};
-    }
-  }
-  return std::nullopt;
-}
-
 std::string_view path_of(const http_request& req) {
   std::string_view target(req.target().data(), req.target().size());
   return target.substr(0, target.find('?'));
@@ -166,13 +184,12 @@ std::string_view path_of(const http_request& req) {
 
 asio::awaitable<std::optional<http_response>> screen_request(const http_request& req,
                                                              router_context& ctx) {
-  auto hook = webhook_route(path_of(req));
+  auto hook = find_webhook_route(path_of(req));
   if (!hook) {
     co_return std::nullopt;
   }
-  // Not a structured binding: clang 14 (the clang-tidy build) cannot capture one.
-  const auto provider = hook->first;
-  const auto name = hook->second;
+  const git_provider provider = hook->provider;
+  const std::string_view name = hook->service;
   auto refuse = [&](unsigned status, const std::string& message) {
     spdlog::warn("webhook {} {}: {} {}", provider_name(provider), loggable(name), status, message);
     ctx.stats.count_webhook(provider, static_cast<int>(status));
@@ -215,8 +232,8 @@ asio::awaitable<http_response> handle_request(const http_request& req, router_co
     }
     co_return co_await handle_api(req, *ctx.api, client);
   }
-  if (auto hook = webhook_route(target)) {
-    co_return co_await webhook(req, ctx, hook->first, hook->second);
+  if (auto hook = find_webhook_route(target)) {
+    co_return co_await handle_webhook(req, ctx, *hook);
   }
   const bool get = req.method() == http::verb::get || req.method() == http::verb::head;
   if (target == "/healthz") {

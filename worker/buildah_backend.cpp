@@ -15,7 +15,7 @@
 
 #include "common/build/image_reference.hpp"
 #include "common/security/redact.hpp"
-#include "common/security/webhook_signature.hpp"  // base64_encode
+#include "common/security/crypto.hpp"  // base64_encode
 #include "worker/buildah_output.hpp"
 #include "worker/registry_errors.hpp"
 #include "common/base/child_process.hpp"

@@ -173,10 +173,11 @@ bool configure_origin(git_repository* repo, const std::string& url) {
 }
 
 // libgit2 1.5 has no connect or read timeout, and a server that accepts and then sends nothing
-// blocks it inside a read where no callback runs, so Kiwi's socket stream (common/git.cpp)
-// checks the deadline and the cancel flag on every connect, read and write; the callbacks check
-// them in between. Over ssh, libssh2 reads the socket itself: there only the connect and the
-// callbacks are bounded, and a silent ssh server still blocks the fetch.
+// blocks it inside a read where no callback runs, so Kiwi's socket stream
+// (common/git/socket_stream.cpp) checks the deadline and the cancel flag on every connect, read
+// and write; the callbacks check them in between. Over ssh, libssh2 reads the socket itself:
+// there only the connect and the callbacks are bounded, and a silent ssh server still blocks the
+// fetch.
 void fetch_mirror(git_repository* repo, const fetch_settings& settings) {
   const remote origin = fetch_remote(repo, settings.auth.url);
   fetch_context ctx{settings};

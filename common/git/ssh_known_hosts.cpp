@@ -7,7 +7,7 @@
 #include <optional>
 #include <vector>
 
-#include "common/security/webhook_signature.hpp"
+#include "common/security/crypto.hpp"
 
 namespace kiwi::ssh {
 namespace {

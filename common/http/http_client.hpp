@@ -3,8 +3,9 @@
 // to http://, https:// or a unix socket, every operation bounded by a deadline. Used by kiwictl
 // (kiwid's API) and by kiwid and the workers for the servers Kiwi talks to (image registries,
 // the Docker Engine API, the Kubernetes API, GitHub and GitLab). Callers on an I/O thread run
-// it on a blocking pool. Boost.Beast stays inside http_client.cpp; this header needs only the
-// standard library.
+// it on a blocking pool. Boost.Beast stays inside the library's sources (http_client.cpp: requests
+// and streams; http_connection.{hpp,cpp}: opening a connection; http_endpoint.cpp: URLs); this
+// header needs only the standard library.
 
 #include <chrono>
 #include <functional>
@@ -99,7 +100,7 @@ class http_client {
 
   const http_endpoint& where() const { return where_; }
 
-  struct connection;  // an open connection (Beast types), defined in http_client.cpp
+  struct connection;  // an open connection (Beast types), defined in http_connection.hpp
 
  private:
   http_endpoint where_;

@@ -5,7 +5,7 @@
 
 #include "common/base/text.hpp"
 #include "common/build/image_reference.hpp"
-#include "common/security/webhook_signature.hpp"  // base64_encode
+#include "common/security/crypto.hpp"  // base64_encode
 
 namespace kiwi {
 

@@ -5,7 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/base/text.hpp"
-#include "common/security/webhook_signature.hpp"
+#include "common/security/crypto.hpp"
 
 namespace kiwi {
 

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
-#include "common/security/webhook_signature.hpp"  // base64_encode
+#include "common/security/crypto.hpp"  // base64_encode
 
 namespace kiwi {
 namespace {

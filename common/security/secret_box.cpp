@@ -12,7 +12,7 @@
 #include <memory>
 #include <sstream>
 
-#include "common/security/webhook_signature.hpp"  // to_hex, hex_decode, sha256
+#include "common/security/crypto.hpp"  // to_hex, hex_decode, sha256
 
 namespace kiwi {
 namespace {

@@ -9,7 +9,8 @@
 #include <iterator>
 #include <map>
 
-#include "common/security/webhook_signature.hpp"
+#include "common/security/crypto.hpp"
+#include "worker/kaniko_backend.hpp"
 #include "common/kubernetes/kaniko_job.hpp"
 #include "common/kubernetes/kaniko_pod.hpp"
 #include "common/kubernetes/log_timestamp.hpp"

@@ -1,7 +1,7 @@
 #include <doctest/doctest.h>
 
 #include "common/security/redact.hpp"
-#include "common/security/webhook_signature.hpp"
+#include "common/security/crypto.hpp"
 
 using kiwi::redactor;
 

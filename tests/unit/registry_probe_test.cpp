@@ -6,7 +6,7 @@
 #include <doctest/doctest.h>
 
 #include "common/registry/registry_probe.hpp"
-#include "common/security/webhook_signature.hpp"
+#include "common/security/crypto.hpp"
 #include "probe_servers.hpp"
 
 namespace fs = std::filesystem;

@@ -15,7 +15,7 @@
 #include <string>
 #include <thread>
 
-#include "common/security/webhook_signature.hpp"  // base64_encode
+#include "common/security/crypto.hpp"  // base64_encode
 #include "tests/unit/git_servers.hpp"
 
 namespace kiwi::test {

@@ -7,7 +7,7 @@
 
 #include "common/config/resources.hpp"
 #include "common/git/ssh_known_hosts.hpp"
-#include "common/security/webhook_signature.hpp"
+#include "common/security/crypto.hpp"
 #include "tests/unit/git_servers.hpp"
 
 namespace test = kiwi::test;

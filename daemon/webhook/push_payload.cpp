@@ -1,14 +1,11 @@
-#include "daemon/push_event.hpp"
+#include "daemon/webhook/push_payload.hpp"
 
 #include <nlohmann/json.hpp>
-#include <simdjson.h>
 
 #include <algorithm>
 #include <array>
-#include <cstdint>
-#include <optional>
 
-namespace kiwi {
+namespace kiwi::webhook {
 
 namespace {
 
@@ -42,101 +39,8 @@ bool has_skip_marker(std::string_view message) {
   return contains_ci(message, "[skip ci]") || contains_ci(message, "[ci skip]");
 }
 
-std::string first_line(std::string_view message) {
-  auto line = message.substr(0, message.find('\n'));
-  if (!line.empty() && line.back() == '\r') {
-    line.remove_suffix(1);
-  }
-  return std::string(line);
-}
-
-// A payload value quoted for an error message, cut short so that errors stay short.
-std::string quote_excerpt(std::string_view value) {
-  constexpr std::size_t max_length = 80;
-  if (value.size() > max_length) {
-    return "\"" + std::string(value.substr(0, max_length)) + "...\"";
-  }
-  return "\"" + std::string(value) + "\"";
-}
-
 std::string lacks(std::string_view path) {
   return "push payload lacks \"" + std::string(path) + "\"";
-}
-
-std::string not_a(std::string_view path, std::string_view what) {
-  return "\"" + std::string(path) + "\" is not " + std::string(what);
-}
-
-using simdjson::dom::array;
-using simdjson::dom::element;
-using simdjson::dom::object;
-
-// A member of obj, or nothing when absent or null. The payload is read straight from simdjson's
-// document (no tree is built); as when a JSON object is read into a map, the last of duplicate
-// keys wins.
-std::optional<element> member(object obj, std::string_view key) {
-  std::optional<element> found;
-  for (auto field : obj) {
-    if (field.key == key) {
-      found = field.value;
-    }
-  }
-  if (found && found->is_null()) {
-    return std::nullopt;
-  }
-  return found;
-}
-
-// Optional string member: absent/null leaves out untouched; another type is an error.
-std::optional<std::string> read_string(object obj, std::string_view key, std::string_view path,
-                                       std::string& out) {
-  auto v = member(obj, key);
-  if (!v) {
-    return std::nullopt;
-  }
-  std::string_view text;
-  if (v->get_string().get(text) != simdjson::SUCCESS) {
-    return not_a(path, "a string");
-  }
-  out = text;
-  return std::nullopt;
-}
-
-std::optional<std::string> require_string(object obj, std::string_view key,
-                                          std::string_view path, std::string& out) {
-  if (!member(obj, key)) {
-    return lacks(path);
-  }
-  return read_string(obj, key, path, out);
-}
-
-// Optional nested string obj[outer][inner].
-std::optional<std::string> read_nested_string(object obj, std::string_view outer,
-                                              std::string_view inner, std::string_view path,
-                                              std::string& out) {
-  auto o = member(obj, outer);
-  if (!o) {
-    return std::nullopt;
-  }
-  object nested;
-  if (o->get_object().get(nested) != simdjson::SUCCESS) {
-    return not_a(outer, "an object");
-  }
-  return read_string(nested, inner, path, out);
-}
-
-std::optional<std::string> require_nested_string(object obj, std::string_view outer,
-                                                 std::string_view inner, std::string_view path,
-                                                 std::string& out) {
-  auto o = member(obj, outer);
-  if (!o) {
-    return lacks(path);
-  }
-  object nested;
-  if (o->get_object().get(nested) != simdjson::SUCCESS) {
-    return not_a(outer, "an object");
-  }
-  return require_string(nested, inner, path, out);
 }
 
 // Validating SAX handler that keeps the parser's error message; builds no DOM.
@@ -176,9 +80,94 @@ std::string parse_error_text(std::string_view body) {
   return "body is not valid JSON: " + std::string(what);
 }
 
-// Parses body into simdjson's document of the calling thread (valid until its next parse), or
-// sets error. simdjson validates the whole body at several GB/s; nlohmann only re-parses a body
-// that failed, to explain why.
+}  // namespace
+
+std::string first_line(std::string_view message) {
+  auto line = message.substr(0, message.find('\n'));
+  if (!line.empty() && line.back() == '\r') {
+    line.remove_suffix(1);
+  }
+  return std::string(line);
+}
+
+std::string quote_excerpt(std::string_view value) {
+  constexpr std::size_t max_length = 80;
+  if (value.size() > max_length) {
+    return "\"" + std::string(value.substr(0, max_length)) + "...\"";
+  }
+  return "\"" + std::string(value) + "\"";
+}
+
+std::string not_a(std::string_view path, std::string_view what) {
+  return "\"" + std::string(path) + "\" is not " + std::string(what);
+}
+
+// As when a JSON object is read into a map, the last of duplicate keys wins.
+std::optional<element> member(object obj, std::string_view key) {
+  std::optional<element> found;
+  for (auto field : obj) {
+    if (field.key == key) {
+      found = field.value;
+    }
+  }
+  if (found && found->is_null()) {
+    return std::nullopt;
+  }
+  return found;
+}
+
+std::optional<std::string> read_string(object obj, std::string_view key, std::string_view path,
+                                       std::string& out) {
+  auto v = member(obj, key);
+  if (!v) {
+    return std::nullopt;
+  }
+  std::string_view text;
+  if (v->get_string().get(text) != simdjson::SUCCESS) {
+    return not_a(path, "a string");
+  }
+  out = text;
+  return std::nullopt;
+}
+
+std::optional<std::string> require_string(object obj, std::string_view key,
+                                          std::string_view path, std::string& out) {
+  if (!member(obj, key)) {
+    return lacks(path);
+  }
+  return read_string(obj, key, path, out);
+}
+
+std::optional<std::string> read_nested_string(object obj, std::string_view outer,
+                                              std::string_view inner, std::string_view path,
+                                              std::string& out) {
+  auto o = member(obj, outer);
+  if (!o) {
+    return std::nullopt;
+  }
+  object nested;
+  if (o->get_object().get(nested) != simdjson::SUCCESS) {
+    return not_a(outer, "an object");
+  }
+  return read_string(nested, inner, path, out);
+}
+
+std::optional<std::string> require_nested_string(object obj, std::string_view outer,
+                                                 std::string_view inner, std::string_view path,
+                                                 std::string& out) {
+  auto o = member(obj, outer);
+  if (!o) {
+    return lacks(path);
+  }
+  object nested;
+  if (o->get_object().get(nested) != simdjson::SUCCESS) {
+    return not_a(outer, "an object");
+  }
+  return require_string(nested, inner, path, out);
+}
+
+// simdjson validates the whole body at several GB/s; nlohmann only re-parses a body that
+// failed, to explain why.
 std::optional<object> parse_object(std::string_view body, std::string& error) {
   thread_local simdjson::dom::parser parser;
   element root;
@@ -194,9 +183,8 @@ std::optional<object> parse_object(std::string_view body, std::string& error) {
   return doc;
 }
 
-// Fields both providers share: ref, before, after, commits (messages checked, skip_ci set).
-std::optional<std::string> parse_common(object doc, push_event& ev,
-                                        std::optional<array>& commits_out) {
+std::optional<std::string> read_push_fields(object doc, push_event& ev,
+                                            std::optional<array>& commits_out) {
   if (auto e = require_string(doc, "ref", "ref", ev.ref)) {
     return e;
   }
@@ -258,107 +246,4 @@ std::optional<std::string> parse_common(object doc, push_event& ev,
   return std::nullopt;
 }
 
-// First line of a commit's message; commits were checked by parse_common.
-std::string message_of(object commit) {
-  auto msg = member(commit, "message");
-  return msg ? first_line(msg->get_string().value_unsafe()) : std::string();
-}
-
-}  // namespace
-
-push_parse_result parse_github_push(std::string_view body) {
-  std::string error;
-  auto doc = parse_object(body, error);
-  if (!doc) {
-    return error;
-  }
-  push_event ev;
-  ev.provider = git_provider::github;
-  std::optional<array> commits;
-  if (auto e = parse_common(*doc, ev, commits)) {
-    return *e;
-  }
-
-  if (auto deleted = member(*doc, "deleted")) {
-    bool value = false;
-    if (deleted->get_bool().get(value) != simdjson::SUCCESS) {
-      return not_a("deleted", "a boolean");
-    }
-    ev.deleted = ev.deleted || value;
-  }
-
-  std::string head_message;
-  if (auto e = read_nested_string(*doc, "head_commit", "message", "head_commit.message",
-                                  head_message)) {
-    return *e;
-  }
-  ev.head_message = first_line(head_message);
-
-  if (auto e = read_nested_string(*doc, "pusher", "name", "pusher.name", ev.pusher)) {
-    return *e;
-  }
-  if (auto e = require_nested_string(*doc, "repository", "full_name", "repository.full_name",
-                                     ev.repository)) {
-    return *e;
-  }
-  return ev;
-}
-
-push_parse_result parse_gitlab_push(std::string_view body) {
-  std::string error;
-  auto doc = parse_object(body, error);
-  if (!doc) {
-    return error;
-  }
-  std::string kind;
-  if (auto e = read_string(*doc, "object_kind", "object_kind", kind)) {
-    return *e;
-  }
-  if (!kind.empty() && kind != "push" && kind != "tag_push") {
-    return "\"object_kind\" is " + quote_excerpt(kind) + ", not \"push\" or \"tag_push\"";
-  }
-
-  push_event ev;
-  ev.provider = git_provider::gitlab;
-  std::optional<array> commits;
-  if (auto e = parse_common(*doc, ev, commits)) {
-    return *e;
-  }
-
-  // GitLab lists at most 20 commits; total_commits_count is the real number. Any non-negative
-  // integer (get_uint64 also takes a non-negative int64, refuses doubles and negatives).
-  if (auto total = member(*doc, "total_commits_count")) {
-    std::uint64_t count = 0;
-    if (total->get_uint64().get(count) != simdjson::SUCCESS) {
-      return not_a("total_commits_count", "a non-negative integer");
-    }
-    ev.commit_count = count;
-  }
-
-  // The head commit is the one whose id is "after", else the last one listed.
-  if (commits) {
-    std::optional<object> head;
-    for (element c : *commits) {
-      object commit = c.get_object().value_unsafe();  // checked by parse_common
-      head = commit;
-      auto id = member(commit, "id");
-      if (id && id->get_string().value_unsafe() == ev.after) {
-        break;
-      }
-    }
-    if (head) {
-      ev.head_message = message_of(*head);
-    }
-  }
-
-  if (auto e = read_string(*doc, "user_username", "user_username", ev.pusher)) {
-    return *e;
-  }
-  if (auto e = require_nested_string(*doc, "project", "path_with_namespace",
-                                     "project.path_with_namespace", ev.repository)) {
-    return *e;
-  }
-  return ev;
-}
-
-}  // namespace kiwi
+}  // namespace kiwi::webhook

@@ -1,4 +1,6 @@
-#include "daemon/push_event.hpp"
+#include "daemon/webhook/github.hpp"
+#include "daemon/webhook/gitlab.hpp"
+#include "tests/unit/webhook_fixtures.hpp"
 
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
@@ -9,31 +11,24 @@
 
 namespace {
 
-using kiwi::push_event;
+using kiwi::test::read_fixture;
+using kiwi::webhook::push_event;
 using nlohmann::json;
 
 constexpr const char* zero_sha = "0000000000000000000000000000000000000000";
-
-std::string read_fixture(const std::string& relative) {
-  std::ifstream in(std::string(KIWI_FIXTURES_DIR) + "/" + relative, std::ios::binary);
-  REQUIRE_MESSAGE(in.good(), "cannot open fixture " << relative);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
 
 json fixture_json(const std::string& relative) {
   return json::parse(read_fixture(relative));
 }
 
-push_event expect_event(const kiwi::push_parse_result& result) {
+push_event expect_event(const kiwi::webhook::push_parse_result& result) {
   if (const auto* error = std::get_if<std::string>(&result)) {
     FAIL("unexpected parse error: " << *error);
   }
   return std::get<push_event>(result);
 }
 
-std::string expect_error(const kiwi::push_parse_result& result) {
+std::string expect_error(const kiwi::webhook::push_parse_result& result) {
   REQUIRE_MESSAGE(std::holds_alternative<std::string>(result), "expected a parse error");
   return std::get<std::string>(result);
 }
@@ -42,7 +37,7 @@ std::string expect_error(const kiwi::push_parse_result& result) {
 
 TEST_CASE("github branch push fixture yields its branch, shas, message, pusher and repository") {
   // Intent: every field of push_event matches the real GitHub example payload.
-  auto ev = expect_event(kiwi::parse_github_push(read_fixture("github/push_branch.json")));
+  auto ev = expect_event(kiwi::webhook::github::parse_push(read_fixture("github/push_branch.json")));
   CHECK(ev.provider == kiwi::git_provider::github);
   CHECK(ev.ref == "refs/heads/master");
   CHECK(ev.branch == "master");
@@ -59,7 +54,7 @@ TEST_CASE("github branch push fixture yields its branch, shas, message, pusher a
 
 TEST_CASE("gitlab branch push fixture yields its branch, shas, head commit, pusher and project") {
   // Intent: every field matches GitLab's documented Push Hook example; head is the commit == after.
-  auto ev = expect_event(kiwi::parse_gitlab_push(read_fixture("gitlab/push_branch.json")));
+  auto ev = expect_event(kiwi::webhook::gitlab::parse_push(read_fixture("gitlab/push_branch.json")));
   CHECK(ev.provider == kiwi::git_provider::gitlab);
   CHECK(ev.ref == "refs/heads/master");
   CHECK(ev.branch == "master");
@@ -76,7 +71,7 @@ TEST_CASE("gitlab branch push fixture yields its branch, shas, head commit, push
 
 TEST_CASE("github tag push fixture yields the tag and no branch") {
   // Intent: refs/tags/T sets tag, leaves branch empty; no commits means no skip_ci.
-  auto ev = expect_event(kiwi::parse_github_push(read_fixture("github/push_tag.json")));
+  auto ev = expect_event(kiwi::webhook::github::parse_push(read_fixture("github/push_tag.json")));
   CHECK(ev.ref == "refs/tags/simple-tag");
   CHECK(ev.tag == "simple-tag");
   CHECK(ev.branch.empty());
@@ -92,7 +87,7 @@ TEST_CASE("github tag push fixture yields the tag and no branch") {
 
 TEST_CASE("gitlab tag push fixture yields the tag; absent user_username leaves pusher empty") {
   // Intent: GitLab's documented Tag Push Hook example parses, though it has no user_username.
-  auto ev = expect_event(kiwi::parse_gitlab_push(read_fixture("gitlab/push_tag.json")));
+  auto ev = expect_event(kiwi::webhook::gitlab::parse_push(read_fixture("gitlab/push_tag.json")));
   CHECK(ev.provider == kiwi::git_provider::gitlab);
   CHECK(ev.ref == "refs/tags/v1.0.0");
   CHECK(ev.tag == "v1.0.0");
@@ -109,7 +104,7 @@ TEST_CASE("gitlab tag push fixture yields the tag; absent user_username leaves p
 
 TEST_CASE("github deletion fixture is a deletion with a null head commit") {
   // Intent: "deleted": true with after all zeros and head_commit null parses as a deletion.
-  auto ev = expect_event(kiwi::parse_github_push(read_fixture("github/push_tag_deleted.json")));
+  auto ev = expect_event(kiwi::webhook::github::parse_push(read_fixture("github/push_tag_deleted.json")));
   CHECK(ev.deleted);
   CHECK(ev.tag == "simple-tag");
   CHECK(ev.before == "6113728f27ae82c7b1a177c8d03f9e96e0adf246");
@@ -126,13 +121,13 @@ TEST_CASE("github branch deletion is recognised from either the flag or an all-z
   doc["deleted"] = false;
   doc["commits"] = json::array();
   doc["head_commit"] = nullptr;
-  auto ev = expect_event(kiwi::parse_github_push(doc.dump()));
+  auto ev = expect_event(kiwi::webhook::github::parse_push(doc.dump()));
   CHECK(ev.deleted);
   CHECK(ev.branch == "master");
 
   doc = fixture_json("github/push_branch.json");
   doc["deleted"] = true;
-  CHECK(expect_event(kiwi::parse_github_push(doc.dump())).deleted);
+  CHECK(expect_event(kiwi::webhook::github::parse_push(doc.dump())).deleted);
 }
 
 TEST_CASE("gitlab branch deletion is recognised from an all-zero after") {
@@ -142,7 +137,7 @@ TEST_CASE("gitlab branch deletion is recognised from an all-zero after") {
   doc["checkout_sha"] = nullptr;
   doc["commits"] = json::array();
   doc["total_commits_count"] = 0;
-  auto ev = expect_event(kiwi::parse_gitlab_push(doc.dump()));
+  auto ev = expect_event(kiwi::webhook::gitlab::parse_push(doc.dump()));
   CHECK(ev.deleted);
   CHECK(ev.branch == "master");
   CHECK(ev.commit_count == 0);
@@ -154,39 +149,39 @@ TEST_CASE("skip_ci needs every commit to carry [skip ci] or [ci skip], in any ca
   // Intent: skip_ci is all-commits, case-insensitive, both marker spellings, both providers.
   auto github = fixture_json("github/push_branch.json");
   github["commits"][0]["message"] = "Initial commit [SKIP CI]";
-  CHECK(expect_event(kiwi::parse_github_push(github.dump())).skip_ci);
+  CHECK(expect_event(kiwi::webhook::github::parse_push(github.dump())).skip_ci);
   github["commits"].push_back(github["commits"][0]);
   github["commits"][1]["message"] = "docs only\n\n[Ci Skip]";
-  CHECK(expect_event(kiwi::parse_github_push(github.dump())).skip_ci);
+  CHECK(expect_event(kiwi::webhook::github::parse_push(github.dump())).skip_ci);
   github["commits"][1]["message"] = "real change";
-  CHECK_FALSE(expect_event(kiwi::parse_github_push(github.dump())).skip_ci);
+  CHECK_FALSE(expect_event(kiwi::webhook::github::parse_push(github.dump())).skip_ci);
   github["commits"][1]["message"] = "[skip-ci] is not the marker";
-  CHECK_FALSE(expect_event(kiwi::parse_github_push(github.dump())).skip_ci);
+  CHECK_FALSE(expect_event(kiwi::webhook::github::parse_push(github.dump())).skip_ci);
 
   auto gitlab = fixture_json("gitlab/push_branch.json");
   gitlab["commits"][0]["message"] = "translation [ci skip]";
-  CHECK_FALSE(expect_event(kiwi::parse_gitlab_push(gitlab.dump())).skip_ci);
+  CHECK_FALSE(expect_event(kiwi::webhook::gitlab::parse_push(gitlab.dump())).skip_ci);
   gitlab["commits"][1]["message"] = "fixed readme [skip ci]";
-  CHECK(expect_event(kiwi::parse_gitlab_push(gitlab.dump())).skip_ci);
+  CHECK(expect_event(kiwi::webhook::gitlab::parse_push(gitlab.dump())).skip_ci);
 }
 
 TEST_CASE("head message is the first line of the head commit") {
   // Intent: first line only (CRLF too); GitLab picks the commit whose id is after, else the last.
   auto github = fixture_json("github/push_branch.json");
   github["head_commit"]["message"] = "Subject line\r\n\r\nBody text";
-  CHECK(expect_event(kiwi::parse_github_push(github.dump())).head_message == "Subject line");
+  CHECK(expect_event(kiwi::webhook::github::parse_push(github.dump())).head_message == "Subject line");
 
   auto gitlab = fixture_json("gitlab/push_branch.json");
   std::swap(gitlab["commits"][0], gitlab["commits"][1]);  // head commit no longer last
-  CHECK(expect_event(kiwi::parse_gitlab_push(gitlab.dump())).head_message == "fixed readme");
+  CHECK(expect_event(kiwi::webhook::gitlab::parse_push(gitlab.dump())).head_message == "fixed readme");
   gitlab["after"] = "1111111111111111111111111111111111111111";
-  CHECK(expect_event(kiwi::parse_gitlab_push(gitlab.dump())).head_message ==
+  CHECK(expect_event(kiwi::webhook::gitlab::parse_push(gitlab.dump())).head_message ==
         "Update Catalan translation to e38cb41.");
 }
 
 TEST_CASE("a body that is not JSON is reported with the parser's message") {
   // Intent: invalid JSON yields a "body is not valid JSON: ..." error, never an exception.
-  for (auto parse : {kiwi::parse_github_push, kiwi::parse_gitlab_push}) {
+  for (auto parse : {kiwi::webhook::github::parse_push, kiwi::webhook::gitlab::parse_push}) {
     auto error = expect_error(parse("{\"ref\": "));
     CHECK(error.starts_with("body is not valid JSON: "));
     CHECK(error.size() > std::string("body is not valid JSON: ").size());
@@ -199,30 +194,30 @@ TEST_CASE("a payload without ref is rejected with an actionable message") {
   // Intent: missing required fields name the field.
   auto github = fixture_json("github/push_branch.json");
   github.erase("ref");
-  CHECK(expect_error(kiwi::parse_github_push(github.dump())) == "push payload lacks \"ref\"");
+  CHECK(expect_error(kiwi::webhook::github::parse_push(github.dump())) == "push payload lacks \"ref\"");
 
   auto gitlab = fixture_json("gitlab/push_branch.json");
   gitlab.erase("ref");
-  CHECK(expect_error(kiwi::parse_gitlab_push(gitlab.dump())) == "push payload lacks \"ref\"");
+  CHECK(expect_error(kiwi::webhook::gitlab::parse_push(gitlab.dump())) == "push payload lacks \"ref\"");
 
   github = fixture_json("github/push_branch.json");
   github["repository"].erase("full_name");
-  CHECK(expect_error(kiwi::parse_github_push(github.dump())) ==
+  CHECK(expect_error(kiwi::webhook::github::parse_push(github.dump())) ==
         "push payload lacks \"repository.full_name\"");
 
   gitlab = fixture_json("gitlab/push_branch.json");
   gitlab.erase("project");
-  CHECK(expect_error(kiwi::parse_gitlab_push(gitlab.dump())) ==
+  CHECK(expect_error(kiwi::webhook::gitlab::parse_push(gitlab.dump())) ==
         "push payload lacks \"project.path_with_namespace\"");
 }
 
 TEST_CASE("other GitHub events are not mistaken for pushes") {
   // Intent: real ping, issues and create payloads are rejected, not parsed into a push.
-  CHECK(expect_error(kiwi::parse_github_push(read_fixture("github/ping.json"))) ==
+  CHECK(expect_error(kiwi::webhook::github::parse_push(read_fixture("github/ping.json"))) ==
         "push payload lacks \"ref\"");
-  CHECK(expect_error(kiwi::parse_github_push(read_fixture("github/issues_opened.json"))) ==
+  CHECK(expect_error(kiwi::webhook::github::parse_push(read_fixture("github/issues_opened.json"))) ==
         "push payload lacks \"ref\"");
-  CHECK(expect_error(kiwi::parse_github_push(read_fixture("github/create_tag.json"))) ==
+  CHECK(expect_error(kiwi::webhook::github::parse_push(read_fixture("github/create_tag.json"))) ==
         "\"ref\" is not refs/heads/<branch> or refs/tags/<tag>: \"simple-tag\"");
 }
 
@@ -230,22 +225,22 @@ TEST_CASE("bad shas and foreign refs are rejected") {
   // Intent: after/before must be 40-hex; refs outside heads/tags are not pushes Kiwi builds.
   auto doc = fixture_json("github/push_branch.json");
   doc["after"] = "6113728f";
-  CHECK(expect_error(kiwi::parse_github_push(doc.dump())) ==
+  CHECK(expect_error(kiwi::webhook::github::parse_push(doc.dump())) ==
         "\"after\" is not a 40-character commit sha");
   doc = fixture_json("gitlab/push_branch.json");
   doc["before"] = "zz790bf891e76fee5e1747ab589903a6a1f80f22";
-  CHECK(expect_error(kiwi::parse_gitlab_push(doc.dump())) ==
+  CHECK(expect_error(kiwi::webhook::gitlab::parse_push(doc.dump())) ==
         "\"before\" is not a 40-character commit sha");
   doc = fixture_json("gitlab/push_branch.json");
   doc["ref"] = "refs/heads/";
-  CHECK(expect_error(kiwi::parse_gitlab_push(doc.dump())).starts_with("\"ref\" is not refs/heads/"));
+  CHECK(expect_error(kiwi::webhook::gitlab::parse_push(doc.dump())).starts_with("\"ref\" is not refs/heads/"));
   doc["ref"] = "refs/notes/commits";
-  CHECK(expect_error(kiwi::parse_gitlab_push(doc.dump())).starts_with("\"ref\" is not refs/heads/"));
+  CHECK(expect_error(kiwi::webhook::gitlab::parse_push(doc.dump())).starts_with("\"ref\" is not refs/heads/"));
   doc["ref"] = "refs/notes/" + std::string(5000, 'x');
-  CHECK(expect_error(kiwi::parse_gitlab_push(doc.dump())).size() < 200);  // echo is cut short
+  CHECK(expect_error(kiwi::webhook::gitlab::parse_push(doc.dump())).size() < 200);  // echo is cut short
   doc = fixture_json("gitlab/push_branch.json");
   doc["object_kind"] = "merge_request";
-  CHECK(expect_error(kiwi::parse_gitlab_push(doc.dump())) ==
+  CHECK(expect_error(kiwi::webhook::gitlab::parse_push(doc.dump())) ==
         "\"object_kind\" is \"merge_request\", not \"push\" or \"tag_push\"");
 }
 
@@ -297,9 +292,9 @@ TEST_CASE("fields of the wrong type produce an error, not an exception") {
     CAPTURE(m.where.to_string());
     auto doc = fixture_json(m.fixture);
     doc[m.where] = m.value;
-    kiwi::push_parse_result result;
-    REQUIRE_NOTHROW(result = m.github ? kiwi::parse_github_push(doc.dump())
-                                     : kiwi::parse_gitlab_push(doc.dump()));
+    kiwi::webhook::push_parse_result result;
+    REQUIRE_NOTHROW(result = m.github ? kiwi::webhook::github::parse_push(doc.dump())
+                                     : kiwi::webhook::gitlab::parse_push(doc.dump()));
     CHECK(expect_error(result) == m.error);
   }
 }

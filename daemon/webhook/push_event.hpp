@@ -1,15 +1,15 @@
 #pragma once
 // A push (branch or tag) as GitHub and GitLab describe it in their webhook payloads, reduced to
-// what Kiwi decides on. Parsing is pure: body in, push_event or a message a person can act on.
+// what Kiwi decides on. Each provider parses its own payload (github.hpp, gitlab.hpp); parsing
+// is pure: body in, push_event or a message a person can act on.
 
 #include <cstddef>
 #include <string>
-#include <string_view>
 #include <variant>
 
-namespace kiwi {
+#include "daemon/webhook/provider.hpp"
 
-enum class git_provider { github, gitlab };
+namespace kiwi::webhook {
 
 struct push_event {
   git_provider provider = git_provider::github;
@@ -29,7 +29,4 @@ struct push_event {
 // Error text for a body that is not JSON or lacks the fields of a push ("ref", "after", ...).
 using push_parse_result = std::variant<push_event, std::string>;
 
-push_parse_result parse_github_push(std::string_view body);
-push_parse_result parse_gitlab_push(std::string_view body);  // "Push Hook" and "Tag Push Hook"
-
-}  // namespace kiwi
+}  // namespace kiwi::webhook
