@@ -11,9 +11,11 @@
 #include <utility>
 
 #include "fuzz/expect.hpp"
-#include "common/security/webhook_signature.hpp"
+#include "common/security/crypto.hpp"
+#include "daemon/webhook/github.hpp"
+#include "daemon/webhook/gitlab.hpp"
 
-using kiwi::signature_status;
+using kiwi::webhook::signature_status;
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   FuzzedDataProvider input(data, size);
@@ -26,23 +28,23 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::string body = input.ConsumeRemainingBytesAsString();
 
   // Any input: an answer, no crash.
-  (void)kiwi::verify_github_signature(secret, body, header);
-  (void)kiwi::verify_gitlab_token(secret, header);
-  (void)kiwi::verify_gitlab_signature(secret, id, timestamp, body, header, now);
+  (void)kiwi::webhook::github::verify_signature(secret, body, header);
+  (void)kiwi::webhook::gitlab::verify_token(secret, header);
+  (void)kiwi::webhook::gitlab::verify_signature(secret, id, timestamp, body, header, now);
   if (auto bytes = kiwi::hex_decode(header)) {
     KIWI_FUZZ_EXPECT(bytes->size() * 2 == header.size());
   }
 
   if (secret.empty()) {
-    KIWI_FUZZ_EXPECT(kiwi::verify_gitlab_token(secret, header) != signature_status::valid);
+    KIWI_FUZZ_EXPECT(kiwi::webhook::gitlab::verify_token(secret, header) != signature_status::valid);
     return 0;
   }
   // GitHub: the right signature passes; one changed hex digit fails.
   std::string github = "sha256=" + kiwi::to_hex(kiwi::hmac_sha256(secret, body));
-  KIWI_FUZZ_EXPECT(kiwi::verify_github_signature(secret, body, github) == signature_status::valid);
+  KIWI_FUZZ_EXPECT(kiwi::webhook::github::verify_signature(secret, body, github) == signature_status::valid);
   github.back() = github.back() == '0' ? '1' : '0';
-  KIWI_FUZZ_EXPECT(kiwi::verify_github_signature(secret, body, github) == signature_status::mismatch);
-  KIWI_FUZZ_EXPECT(kiwi::verify_gitlab_token(secret, secret) == signature_status::valid);
+  KIWI_FUZZ_EXPECT(kiwi::webhook::github::verify_signature(secret, body, github) == signature_status::mismatch);
+  KIWI_FUZZ_EXPECT(kiwi::webhook::gitlab::verify_token(secret, secret) == signature_status::valid);
 
   // GitLab signed webhooks, raw and "whsec_" (base64) secrets, at the timestamp's own time.
   const std::string ts = std::to_string(input.ConsumeIntegral<std::uint32_t>());
@@ -55,9 +57,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (given.starts_with("whsec_") && given != whsec) {
       continue;  // a raw secret that looks like a "whsec_" one is decoded as one
     }
-    KIWI_FUZZ_EXPECT(kiwi::verify_gitlab_signature(given, message_id, ts, body, signature, at) ==
+    KIWI_FUZZ_EXPECT(kiwi::webhook::gitlab::verify_signature(given, message_id, ts, body, signature, at) ==
            signature_status::valid);
-    KIWI_FUZZ_EXPECT(kiwi::verify_gitlab_signature(given, message_id, ts, body + "x", signature, at) ==
+    KIWI_FUZZ_EXPECT(kiwi::webhook::gitlab::verify_signature(given, message_id, ts, body + "x", signature, at) ==
            signature_status::mismatch);
   }
   return 0;
