@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/config/program_start.hpp"
+#include "daemon/api/openapi.hpp"
 #include "daemon/kiwid_app.hpp"
 
 namespace {
@@ -17,8 +18,10 @@ namespace {
 void usage() {
   std::cerr << "usage: kiwid --config FILE [--log-format text|json] [--check-config]\n"
                "       kiwid --config FILE --rekey --old-secrets-key-file OLD\n"
+               "       kiwid --print-openapi\n"
                "  --rekey re-encrypts every stored secret from OLD to the config's\n"
-               "  secrets_key_file (docs/api.md), then exits.\n";
+               "  secrets_key_file (docs/api.md), then exits.\n"
+               "  --print-openapi prints the API's OpenAPI document (docs/openapi.json).\n";
 }
 
 }  // namespace
@@ -40,6 +43,9 @@ int main(int argc, char** argv) {
       // with --old-secrets-key-file
     } else if (arg == "--old-secrets-key-file" && i + 1 < argc) {
       old_key_file = argv[++i];
+    } else if (arg == "--print-openapi") {
+      std::cout << kiwi::openapi_text();
+      return 0;
     } else if (arg == "--help" || arg == "-h") {
       usage();
       return 0;

@@ -1,0 +1,16 @@
+#pragma once
+// Builds: a service's history, one build with its stages, its stored log, starting a build
+// of a branch head or a commit, and cancelling one. (The live event streams are
+// daemon/event_stream.cpp's.)
+
+#include "daemon/api/reply.hpp"
+
+namespace kiwi {
+
+boost::asio::awaitable<api_reply> list_builds(const api_request& req, api_context& ctx);
+boost::asio::awaitable<api_reply> start_build(const api_request& req, api_context& ctx);
+boost::asio::awaitable<api_reply> show_build(const api_request& req, api_context& ctx);
+boost::asio::awaitable<api_reply> build_log(const api_request& req, api_context& ctx);
+boost::asio::awaitable<api_reply> cancel_build(const api_request& req, api_context& ctx);
+
+}  // namespace kiwi
