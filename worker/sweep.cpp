@@ -26,7 +26,13 @@ std::string string_field(const json& object, const char* name) {
 }
 
 bool same_path(std::string_view a, std::string_view b) {
-  return std::filesystem::path(a).lexically_normal() == std::filesystem::path(b).lexically_normal();
+  const auto normal = [](std::string_view p) {
+    while (p.size() > 1 && p.back() == '/') {
+      p.remove_suffix(1);
+    }
+    return std::filesystem::path(p).lexically_normal();
+  };
+  return normal(a) == normal(b);
 }
 
 }  // namespace

@@ -96,8 +96,8 @@ TEST_CASE("sweep: images are pruned only while no build process uses the storage
   CHECK(plan.kill.empty());
   CHECK_FALSE(plan.prune_images);
   survey.processes.clear();
-  CHECK_FALSE(plan_sweep(survey, answered()).prune_images);  // an admin's container stays
-  survey.containers.pop_back();
+  CHECK_FALSE(plan_sweep(survey, answered()).prune_images);  // a live build's container stays
+  survey.containers = {stored_container{"c-dead", "dead", 10}};
   CHECK(plan_sweep(survey, answered()).prune_images);
   survey.dangling_images = false;
   CHECK_FALSE(plan_sweep(survey, answered()).prune_images);
