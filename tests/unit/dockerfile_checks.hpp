@@ -16,8 +16,8 @@ kiwi::dockerfile_error error_of(const auto& outcome) {
   return std::get<kiwi::dockerfile_error>(outcome);
 }
 
-kiwi::wizard_output generated(const kiwi::repo_view& repo, std::string_view language = {},
-                              std::string_view framework = {}) {
+inline kiwi::wizard_output generated(const kiwi::repo_view& repo, std::string_view language = {},
+                                     std::string_view framework = {}) {
   auto out = kiwi::generate_dockerfile(repo, language, framework);
   if (auto* e = std::get_if<kiwi::dockerfile_error>(&out)) {
     FAIL(e->field << ": " << e->message);
@@ -25,7 +25,7 @@ kiwi::wizard_output generated(const kiwi::repo_view& repo, std::string_view lang
   return std::get<kiwi::wizard_output>(out);
 }
 
-bool contains(std::string_view text, std::string_view part) {
+inline bool contains(std::string_view text, std::string_view part) {
   return text.find(part) != std::string_view::npos;
 }
 

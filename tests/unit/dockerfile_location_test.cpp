@@ -108,7 +108,7 @@ TEST_CASE("directory_view lists and reads regular files inside the checkout only
   kiwi::test::write_file(repo / "big.bin", std::string(100, 'x'));
   kiwi::test::write_file(t.path() / "secret", "s3cret");
   fs::create_symlink(t.path() / "secret", repo / "link");
-  fs::create_symlink(t.path, repo / "up");
+  fs::create_symlink(t.path(), repo / "up");
 
   kiwi::directory_view view(repo);
   CHECK(view.files() == std::vector<std::string>{"big.bin", "package.json", "src/index.js"});
