@@ -236,7 +236,7 @@ dockerfile_preview run_preview(const dockerfile_preview_request& request,
   return out;
 }
 
-// The connection test's messages (common/remote_probe.cpp) for a fetch that failed.
+// The connection test's messages (common/git/remote_probe.cpp) for a fetch that failed.
 dockerfile_preview_error git_failure(const git::error& e, const redactor& secrets,
                                      const std::string& wanted) {
   const std::string detail = secrets.redact(e.detail());

@@ -1,6 +1,6 @@
 #pragma once
 // The image build backend for Kubernetes: Kiwi asks the cluster's API server (HTTPS with the
-// runtime's bearer token and CA, common/http_client) for one Secret (the registry's config.json,
+// runtime's bearer token and CA, common/http/http_client) for one Secret (the registry's config.json,
 // the git token, a generated Dockerfile) and one Job running the Kaniko executor with a git
 // build context at the exact commit. It follows the executor pod's log into the build log, reads
 // the pushed digest from the container's termination message, and deletes the Job (with its
