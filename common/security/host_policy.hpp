@@ -1,9 +1,9 @@
 #pragma once
 // Which hosts Kiwi's git connections may reach (config keys git.allowed_hosts and
 // git.denied_hosts; docs/security.md, "Smaller holes"). Kiwi's socket stream
-// (common/git/socket_stream.cpp) asks it before every connect of a clone, a fetch, a connection test or a Dockerfile preview,
-// for the host name and for each address the name resolves to, so a name that resolves to a
-// cloud metadata address is refused as the address itself is.
+// (common/git/socket_stream.cpp) asks it before every connect of a clone, a fetch, a connection
+// test or a Dockerfile preview, for the host name and for each address the name resolves to,
+// so a name that resolves to a cloud metadata address is refused as the address itself is.
 //
 // A pattern is a host name ("git.example.com", case-insensitive), a wildcard for the subdomains
 // of one ("*.example.com"), an IP address ("10.0.0.7", "::1") or a CIDR range
