@@ -1,27 +1,13 @@
 #include "cli/api_client.hpp"
 
 #include "cli/cli_error.hpp"
+#include "common/security/redact.hpp"  // percent_encode
 
 namespace kiwi::cli {
 
 using json = nlohmann::json;
 
-std::string segment(std::string_view s) {
-  static constexpr char hex[] = "0123456789ABCDEF";
-  std::string out;
-  for (char c : s) {
-    const auto u = static_cast<unsigned char>(c);
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-        c == '_' || c == '.' || c == '~') {
-      out += c;
-    } else {
-      out += '%';
-      out += hex[u >> 4];
-      out += hex[u & 0xf];
-    }
-  }
-  return out;
-}
+std::string segment(std::string_view s) { return percent_encode(s); }
 
 void fail_with(const api_reply& reply) {
   std::string message;

@@ -8,6 +8,7 @@
 #include "common/config/resources.hpp"
 #include "common/base/text.hpp"
 #include "common/security/url_authority.hpp"
+#include "common/security/redact.hpp"  // percent_encode
 
 namespace kiwi {
 
@@ -69,22 +70,6 @@ std::optional<url_parts> split_git_url(std::string_view url) {
     return std::nullopt;
   }
   return p;
-}
-
-// Percent-encodes everything but unreserved characters (GitLab wants "group%2Fproject").
-std::string encode_component(std::string_view s) {
-  static constexpr char hex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  return out;
 }
 
 // The error text a forge put in its answer ("Bad credentials", "403 Forbidden", ...).
@@ -169,7 +154,7 @@ struct gitlab_api final : forge_api {
   const forge_target& target;
 
   std::string hooks_path() const override {
-    return "/projects/" + encode_component(target.project) + "/hooks";
+    return "/projects/" + percent_encode(target.project) + "/hooks";  // GitLab: group%2Fproject
   }
   header_list auth(const std::string& token) const override {
     return {{"PRIVATE-TOKEN", token}};

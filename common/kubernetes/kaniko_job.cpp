@@ -6,6 +6,7 @@
 #include "common/base/text.hpp"
 #include "common/build/image_reference.hpp"
 #include "common/security/crypto.hpp"  // base64_encode
+#include "common/security/redact.hpp"  // percent_encode
 
 namespace kiwi {
 
@@ -35,21 +36,6 @@ fi
 rm -rf .git
 )";
 
-std::string percent_encode(std::string_view s) {
-  static constexpr char hex[] = "0123456789ABCDEF";
-  std::string out;
-  for (char ch : s) {
-    const auto u = static_cast<unsigned char>(ch);
-    if (std::isalnum(u) || ch == '-' || ch == '_' || ch == '.' || ch == '~') {
-      out += ch;
-    } else {
-      out += '%';
-      out += hex[u >> 4];
-      out += hex[u & 0xf];
-    }
-  }
-  return out;
-}
 constexpr std::string_view secret_key_dockerfile = "Dockerfile";
 
 json labels_of(const kaniko_job_spec& spec) {

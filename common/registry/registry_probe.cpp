@@ -6,29 +6,13 @@
 
 #include "common/base/text.hpp"
 #include "common/security/crypto.hpp"
+#include "common/security/redact.hpp"  // percent_encode
 
 namespace kiwi {
 
 namespace {
 
 bool is_space(char c) { return c == ' ' || c == '\t'; }
-
-// RFC 3986 unreserved characters stay, everything else is %XX.
-std::string query_escape(std::string_view s) {
-  static constexpr char hex[] = "0123456789ABCDEF";
-  std::string out;
-  for (const char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (std::isalnum(c) != 0 || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += ch;
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  return out;
-}
 
 // "https://auth.example.com:8443/token?x=1" -> origin "https://auth.example.com:8443" and
 // target "/token?x=1".
@@ -164,7 +148,7 @@ class registry_login {
     std::string sep = target.find('?') == std::string::npos ? "?" : "&";
     for (const char* key : {"service", "scope"}) {
       if (auto it = challenge.params.find(key); it != challenge.params.end()) {
-        target += sep + key + "=" + query_escape(it->second);
+        target += sep + key + "=" + percent_encode(it->second);
         sep = "&";
       }
     }
