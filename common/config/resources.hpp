@@ -11,6 +11,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json_fwd.hpp>
@@ -26,6 +27,59 @@ struct dockerfile_config {
   std::string context = ".";  // mode path: build context, relative to the repository
   std::string language;       // mode wizard: node | python | java | go (empty: detect)
   std::string framework;      // mode wizard: e.g. express, nextjs, flask, spring-boot
+};
+
+// The security scan of a service's images (docs/scan.md). The scanner itself is configured once
+// (config `scan.*`, scan_settings in config.hpp); without one, the scan stage is skipped and says so.
+struct scan_ignore {
+  std::string id;       // CVE-2024-1234, GHSA-..., as the scanner reports it
+  std::string expires;  // YYYY-MM-DD: ignored until that day ends (UTC); empty: for good
+  std::string reason;   // why (shown with the ignore), optional
+};
+struct scan_config {
+  bool enabled = true;
+  std::string fail_on = "CRITICAL";  // the lowest severity that fails the gate; "NONE": report only
+  bool ignore_unfixed = false;       // findings without a fixed version do not fail the gate
+  std::vector<scan_ignore> ignore;
+};
+
+// Resource amounts of one deployed replica, as Kubernetes quantities ("250m", "512Mi").
+struct resource_amounts {
+  std::string cpu;
+  std::string memory;
+};
+struct resource_requirements {
+  resource_amounts requests;
+  resource_amounts limits;
+};
+
+// The health check of a deployed replica. Docker: when `path` is empty, the image's HEALTHCHECK
+// (or running for `startup_s` without exiting when it has none); Kubernetes: a readiness probe.
+struct health_check {
+  std::string path;           // HTTP GET path, e.g. /healthz; empty: no HTTP check
+  unsigned port = 0;          // 0: the environment's port
+  unsigned interval_s = 2;
+  unsigned timeout_s = 2;
+  unsigned startup_s = 5;     // no HEALTHCHECK and no path: running this long counts as healthy
+};
+
+// One deploy target of a service (docs/deploy.md): where and how its image runs.
+struct environment_config {
+  std::string name;      // development | staging | production | a custom DNS-1123 label
+  std::string runtime;   // name of a runtime resource (docker or kubernetes)
+  std::string namespace_;  // kubernetes; empty: the runtime's namespace
+  unsigned replicas = 1;
+  resource_requirements resources;
+  std::vector<std::pair<std::string, std::string>> env;         // in the order given
+  std::vector<std::pair<std::string, std::string>> secret_env;  // sealed at rest, never shown
+  unsigned port = 0;       // the container port the service listens on; 0: none
+  unsigned host_port = 0;  // docker: publish `port` on 127.0.0.1:host_port (0: an ephemeral one)
+  bool auto_deploy = false;          // a push build deploys here (development: true by default)
+  bool auto_rollback = false;        // a failed deploy redeploys the previous revision (production: true)
+  bool allow_single_replica = false; // production with 1 replica is refused unless set
+  std::string restart_policy = "unless-stopped";  // docker restart policy
+  unsigned deadline_s = 300;  // healthy within this or the deploy fails
+  health_check health;
 };
 
 struct service_config {
@@ -46,6 +100,8 @@ struct service_config {
   std::string image;           // repository within the registry, e.g. library/user-api
   std::string tag_rule = "${BRANCH}-${SHORT_SHA}";
   std::string build_runtime = "local";  // local (buildah) or a kubernetes runtime's name
+  scan_config scan;
+  std::vector<environment_config> deploy;  // deploy targets; empty: build only
   bool read_only = false;      // declared in the config file: the API shows but never changes it
 };
 
