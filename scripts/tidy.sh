@@ -5,8 +5,11 @@
 #   scripts/tidy.sh --changed [REF] only sources changed since REF (git diff), and the sources
 #                                   including a changed header of theirs; REF by default: where
 #                                   this branch left main, or on main the last commit's parent
+#   scripts/tidy.sh --since-clean   --changed since the commit named in .clang-tidy-clean, the
+#                                   last one at which the whole tree passed (CI's run)
 # A full run takes ~15-25 min of CPU (2-30 s a file), too long for every CI run: scripts/test.sh
-# runs --changed; run it whole before a release or after changing .clang-tidy.
+# runs --since-clean. After a whole run passes, write its commit into .clang-tidy-clean
+# (scripts/tidy.sh --mark-clean does both), and always after changing .clang-tidy.
 # Unit tests (tests/unit) are not checked: doctest's macros expand into code the checks flag.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +17,18 @@ cmake --preset ci >/dev/null  # compile_commands.json and the generated headers;
 
 dirs='common|daemon|worker|cli|bench'
 files=("^$PWD/($dirs)/")
+mark_clean=0
+case ${1:-} in
+  --since-clean)
+    clean=$(grep -Eo '^[0-9a-f]{40}' .clang-tidy-clean || true)
+    if [[ -n $clean ]] && git cat-file -e "$clean^{commit}" 2>/dev/null; then
+      set -- --changed "$clean"
+    else
+      echo "== tidy: .clang-tidy-clean names no commit of this clone: checking the whole tree"
+      set --
+    fi ;;
+  --mark-clean) mark_clean=1; set -- ;;
+esac
 if [[ ${1:-} == --changed ]]; then
   base=${2:-}
   if [[ -z $base ]]; then
@@ -51,4 +66,12 @@ run-clang-tidy -p build/ci -j 2 -quiet -extra-arg=-Wno-unknown-warning-option \
 # run-clang-tidy prints each file's command; what matters are the findings.
 sed 's/\x1b\[[0-9;]*m//g' "$log" | grep -E ': (error|warning): ' | sort -u || true
 echo "== tidy: ${#files[@]} pattern(s), $(( $(date +%s) - start )) s, exit code $code (log: $log)"
+if [[ $mark_clean == 1 && $code == 0 ]]; then
+  if [[ -n $(git status --porcelain -- common daemon worker cli bench fuzz .clang-tidy) ]]; then
+    echo "== tidy: the tree has uncommitted changes: .clang-tidy-clean not updated"
+  else
+    git rev-parse HEAD >.clang-tidy-clean
+    echo "== tidy: the whole tree passed at $(git rev-parse --short HEAD): written to .clang-tidy-clean (commit it)"
+  fi
+fi
 exit "$code"
