@@ -85,8 +85,9 @@ asio::awaitable<bool> deploy_stage::publish(const stage_job& job, const deployme
                                             event_type type, const std::string& status,
                                             const std::string& message) {
   const build_event e = deploy_event(job.base, d, type, status, message);
+  const field_list none;  // a named local: GCC 12 and braced temporaries in co_await
   for (int tries = 0; tries < 20; ++tries) {
-    auto [ec, held] = co_await queue_.record(e, {}, job.job->lease);
+    auto [ec, held] = co_await queue_.record(e, none, job.job->lease);
     if (!ec) {
       co_return held;
     }
