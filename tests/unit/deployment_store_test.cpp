@@ -27,16 +27,27 @@ kiwi::deployment_revision revision(const std::string& env, const std::string& bu
   return d;
 }
 
+// A store with a secrets key on a private Redis; create() returns the stored revision.
+struct store_fixture : kiwi::test::redis_fixture {
+  explicit store_fixture(unsigned keep = kiwi::deployment_store::default_keep)
+      : store(redis, &box, 2s, keep) {}
+  kiwi::deployment_revision create(const std::string& env, const std::string& build) {
+    auto [ec, d] = run(store.create(revision(env, build)));
+    REQUIRE(!ec);
+    return d;
+  }
+  kiwi::secret_box box{std::string(32, 'k')};
+  kiwi::deployment_store store;
+};
+
 }  // namespace
 
 TEST_CASE("revisions are numbered per environment and listed newest first") {
-  kiwi::test::redis_fixture f;
-  kiwi::secret_box box(std::string(32, 'k'));
-  kiwi::deployment_store store(f.redis, &box, 2s);
-  auto [e1, r1] = f.run(store.create(revision("development", "b1")));
-  auto [e2, r2] = f.run(store.create(revision("development", "b2")));
-  auto [e3, p1] = f.run(store.create(revision("production", "b1")));
-  REQUIRE(!e1);
+  store_fixture f;
+  auto& store = f.store;
+  const auto r1 = f.create("development", "b1");
+  const auto r2 = f.create("development", "b2");
+  const auto p1 = f.create("production", "b1");
   CHECK(r1.revision == 1);
   CHECK(r2.revision == 2);
   CHECK(p1.revision == 1);  // its own count
@@ -58,12 +69,11 @@ TEST_CASE("revisions are numbered per environment and listed newest first") {
 }
 
 TEST_CASE("status changes stamp times and last_succeeded skips failed revisions") {
-  kiwi::test::redis_fixture f;
-  kiwi::secret_box box(std::string(32, 'k'));
-  kiwi::deployment_store store(f.redis, &box, 2s);
-  auto [e1, r1] = f.run(store.create(revision("development", "b1")));
-  auto [e2, r2] = f.run(store.create(revision("development", "b2")));
-  auto [e3, r3] = f.run(store.create(revision("development", "b3")));
+  store_fixture f;
+  auto& store = f.store;
+  const auto r1 = f.create("development", "b1");
+  const auto r2 = f.create("development", "b2");
+  const auto r3 = f.create("development", "b3");
   CHECK(f.run(store.set_status(r1.id, "running", "deploying")).second);
   CHECK(f.run(store.set_status(r1.id, "succeeded", "1/1 running", {}, "http://127.0.0.1:1/"))
             .second);
@@ -86,19 +96,18 @@ TEST_CASE("status changes stamp times and last_succeeded skips failed revisions"
 }
 
 TEST_CASE("only the newest revisions are kept, and their builds stay protected") {
-  kiwi::test::redis_fixture f;
-  kiwi::secret_box box(std::string(32, 'k'));
-  kiwi::deployment_store store(f.redis, &box, 2s, 2);
-  auto [e1, r1] = f.run(store.create(revision("development", "b1")));
-  f.run(store.create(revision("development", "b1")));  // b1 referenced twice
-  auto [e3, r3] = f.run(store.create(revision("development", "b2")));
+  store_fixture f(2);
+  auto& store = f.store;
+  const auto r1 = f.create("development", "b1");
+  f.create("development", "b1");  // b1 referenced twice
+  f.create("development", "b2");
   const auto protected_key = kiwi::keys::service_protected_builds("user-api");
   auto [el, kept] = f.run(store.list("user-api", "development"));
   REQUIRE(kept.size() == 2);
   CHECK(kept[0].revision == 3);
   CHECK_FALSE(f.run(store.get(r1.id)).second);  // the oldest is gone
   CHECK(f.command(kiwi::redis_args("SISMEMBER", protected_key, "b1")).integer == 1);  // still used
-  f.run(store.create(revision("development", "b2")));
+  f.create("development", "b2");
   CHECK(f.command(kiwi::redis_args("SISMEMBER", protected_key, "b1")).integer == 0);
   CHECK(f.command(kiwi::redis_args("SISMEMBER", protected_key, "b2")).integer == 1);
 }
