@@ -50,6 +50,7 @@ int run_kiwictl(const std::vector<std::string>& args) {
     if (noun == "webhook") return webhook_command(env, rest);
     if (noun == "queue") return queue_command(env, rest);
     if (noun == "token") return token_command(env, rest);
+    if (noun == "deploy") return deploy_command(env, rest);
     const std::string unknown = noun;
     noun.clear();
     throw usage_error("unknown command \"" + unknown + "\"");

@@ -54,6 +54,7 @@ int runtime_command(command_env& env, const std::vector<std::string>& args);
 int webhook_command(command_env& env, const std::vector<std::string>& args);
 int queue_command(command_env& env, const std::vector<std::string>& args);
 int token_command(command_env& env, const std::vector<std::string>& args);
+int deploy_command(command_env& env, const std::vector<std::string>& args);
 
 // `kiwictl service register` without options: asks on the terminal (service_wizard.cpp).
 int register_wizard(command_env& env);

@@ -50,7 +50,7 @@ int token_command(command_env& env, const std::vector<std::string>& all) {
     arguments a = env.parse(args, {{"role", true}});
     const std::string name = one_name(a, "token name");
     if (!a.has("role")) {
-      throw usage_error("token create needs --role admin, developer or viewer");
+      throw usage_error("token create needs --role admin, deployer, developer or viewer");
     }
     api_reply r = env.api().post("/tokens", json{{"name", name}, {"role", *a.get("role")}});
     if (env.printed_json(r)) {

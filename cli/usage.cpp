@@ -17,7 +17,9 @@ commands:
   build start NAME [--branch B | --commit SHA] [-f] | list NAME [--limit N] [--offset N]
   build show ID | cancel ID | logs ID [-f]
   queue
-  token create NAME --role admin|developer|viewer | list | delete NAME
+  token create NAME --role admin|deployer|developer|viewer | list | delete NAME
+  deploy NAME --env E --build ID | history NAME --env E | rollback NAME --env E [--to REV]
+  deploy show ID
   kiwictl COMMAND --help shows a command's options.
 
 global options (before the command; after it too, unless the command has an option of
@@ -141,9 +143,21 @@ constexpr std::string_view queue_usage =
 
 constexpr std::string_view token_usage =
     R"(usage:
-  kiwictl token create NAME --role admin|developer|viewer   (the token is shown once)
+  kiwictl token create NAME --role admin|deployer|developer|viewer   (shown once)
   kiwictl token list
   kiwictl token delete NAME
+)";
+
+constexpr std::string_view deploy_usage =
+    R"(usage:
+  kiwictl deploy NAME --env E --build ID     deploy a build's image (by digest) to environment E
+  kiwictl deploy NAME --env E --image sha256:...   or an image digest of the service's repository
+  kiwictl deploy history NAME --env E        the environment's revisions, newest first
+  kiwictl deploy rollback NAME --env E [--to REVISION]
+                                             redeploy a revision's image and config (default: the
+                                             last successful one before the current)
+  kiwictl deploy show ID                     one revision: status, message, diagnostics, url
+production deploys and rollbacks need a deployer (or admin) token (docs/deploy.md).
 )";
 
 }  // namespace
@@ -156,6 +170,7 @@ std::string_view usage_of(std::string_view noun) {
   if (noun == "webhook") return webhook_usage;
   if (noun == "queue") return queue_usage;
   if (noun == "token") return token_usage;
+  if (noun == "deploy") return deploy_usage;
   return main_usage;
 }
 

@@ -66,9 +66,9 @@ std::pair<std::vector<std::string>, std::string> split_target(std::string_view t
   return {std::move(parts), std::move(query)};
 }
 
-// The role of the request's bearer token; 401 for none or a bad one, 429 (with Retry-After)
-// once its address sent too many bad ones.
-asio::awaitable<api_role> authenticate(const http_request& req, api_context& ctx,
+// The role and name of the request's bearer token ("admin" for the admin token file's); 401
+// for none or a bad one, 429 (with Retry-After) once its address sent too many bad ones.
+asio::awaitable<std::pair<api_role, std::string>> authenticate(const http_request& req, api_context& ctx,
                                        const std::string& client) {
   auto attempt = ctx.throttle.begin(client, auth_throttle::clock::now());
   if (attempt.refused()) {
@@ -89,7 +89,7 @@ asio::awaitable<api_role> authenticate(const http_request& req, api_context& ctx
   }
   const std::string hash = api_token_hash(std::string_view(header).substr(7));
   if (constant_time_equal(hash, ctx.admin_token_hash)) {
-    co_return api_role::admin;
+    co_return std::pair{api_role::admin, std::string("admin")};
   }
   auto r = co_await ctx.redis.command(redis_args("HGET", keys::resources("api_tokens"), hash),
                                       ctx.config.redis_timeout);
@@ -97,7 +97,7 @@ asio::awaitable<api_role> authenticate(const http_request& req, api_context& ctx
   if (r.value.type == redis_value::kind::string) {
     json t = json::parse(r.value.str, nullptr, false);
     if (auto role = parse_api_role(t.is_object() ? t.value("role", "") : ""); role) {
-      co_return *role;
+      co_return std::pair{*role, t.value("name", "")};
     }
   }
   attempt.failed(auth_throttle::clock::now());
@@ -112,7 +112,7 @@ asio::awaitable<api_reply> dispatch(const http_request& req, api_context& ctx,
     throw api_error{404, "the API is disabled (api.enabled is false)", ""};
   }
   auto [segments, query] = split_target(std::string_view(req.target().data(), req.target().size()));
-  const api_role role = co_await authenticate(req, ctx, client);
+  const auto [role, token_name] = co_await authenticate(req, ctx, client);
   std::string allowed;
   for (const api_route& route : api_routes()) {
     if (route.handler == nullptr) {
@@ -126,7 +126,7 @@ asio::awaitable<api_reply> dispatch(const http_request& req, api_context& ctx,
         (route.method == "GET" && req.method() == http::verb::head)) {
       require_role(role, route.role);
       const api_request request{req.method_string(), std::move(*params), std::move(query),
-                                req.body(), role};
+                                req.body(), role, token_name};
       co_return co_await route.handler(request, ctx);
     }
     allowed += (allowed.empty() ? "" : ", ") + std::string(route.method);
@@ -193,7 +193,7 @@ asio::awaitable<std::optional<http_response>> authorize(const http_request& requ
                                                         const std::string& client_address,
                                                         api_role need) {
   try {
-    require_role(co_await authenticate(request, ctx, client_address), need);
+    require_role((co_await authenticate(request, ctx, client_address)).first, need);
   } catch (const api_error& e) {
     co_return http_of(request, error_reply(e));
   }

@@ -12,6 +12,7 @@
 
 #include "daemon/api_auth.hpp"
 #include "common/config/config.hpp"
+#include "common/queue/deployment_store.hpp"
 #include "common/queue/job_queue.hpp"
 #include "common/redis/redis_client.hpp"
 #include "common/store/resource_store.hpp"
@@ -25,6 +26,7 @@ struct api_context {
   redis_client& redis;
   job_queue& queue;
   resource_store& store;
+  deployment_store& deployments;  // deployment revisions (docs/deploy.md#history)
   const std::string& admin_token_hash;  // api_token_hash of the admin token file's token
   auth_throttle& throttle;
 };

@@ -15,6 +15,7 @@ std::string_view to_string(api_role r) {
   switch (r) {
     case api_role::viewer: return "viewer";
     case api_role::developer: return "developer";
+    case api_role::deployer: return "deployer";
     case api_role::admin: return "admin";
   }
   return "viewer";
@@ -26,6 +27,9 @@ std::optional<api_role> parse_api_role(std::string_view s) {
   }
   if (s == "developer") {
     return api_role::developer;
+  }
+  if (s == "deployer") {
+    return api_role::deployer;
   }
   if (s == "admin") {
     return api_role::admin;

@@ -12,8 +12,10 @@
 
 namespace kiwi {
 
-// viewer: read; developer: read, trigger and cancel builds, test connections; admin: everything.
-enum class api_role { viewer = 0, developer = 1, admin = 2 };
+// viewer: read; developer: read, trigger and cancel builds, test connections, deploy to
+// environments other than production; deployer: also production deploys and rollbacks (a role
+// the admin grants, docs/deploy.md#who-may-deploy); admin: everything.
+enum class api_role { viewer = 0, developer = 1, deployer = 2, admin = 3 };
 std::string_view to_string(api_role r);
 std::optional<api_role> parse_api_role(std::string_view s);
 inline bool role_allows(api_role have, api_role need) {

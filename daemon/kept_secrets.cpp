@@ -42,9 +42,56 @@ void keep(json& body, const char* key, const std::string& stored, bool same,
   body[key] = stored;
 }
 
+// deploy[i].secret_env values sent as "***" keep the stored value of the same environment and
+// variable, while the environment stays on the same runtime (a kept secret goes only where it
+// was given for).
+void keep_deploy_secrets(json& body, const service_config& stored) {
+  auto deploy = body.find("deploy");
+  if (deploy == body.end() || !deploy->is_array()) {
+    return;
+  }
+  for (std::size_t i = 0; i < deploy->size(); ++i) {
+    json& env = (*deploy)[i];
+    auto vars = env.is_object() ? env.find("secret_env") : env.end();
+    if (!env.is_object() || vars == env.end() || !vars->is_object()) {
+      continue;
+    }
+    const environment_config* old = nullptr;
+    for (const auto& e : stored.deploy) {
+      if (env.value("name", "") == e.name) {
+        old = &e;
+      }
+    }
+    for (auto& [key, value] : vars->items()) {
+      if (value != "***") {
+        continue;
+      }
+      const std::string field = "deploy[" + std::to_string(i) + "].secret_env." + key;
+      const std::pair<std::string, std::string>* kept = nullptr;
+      if (old != nullptr) {
+        for (const auto& p : old->secret_env) {
+          if (p.first == key) {
+            kept = &p;
+          }
+        }
+      }
+      if (kept == nullptr) {
+        throw field_error(field, "\"***\" keeps a stored value, but this environment has none "
+                                 "under that name: send the value");
+      }
+      if (env.value("runtime", "") != old->runtime) {
+        throw field_error(field, "the runtime changed (from " + old->runtime + "): send the "
+                                 "value again; a kept secret goes only where it was given for");
+      }
+      value = kept->second;
+    }
+  }
+}
+
 }  // namespace
 
 void keep_secrets(json& body, const service_config& stored) {
+  keep_deploy_secrets(body, stored);
   const std::string url = string_member(body, "git_url");
   const bool same = same_endpoint(stored.git_url, url);
   keep(body, "token", stored.token, same, "git_url", endpoint_of(stored.git_url),

@@ -36,7 +36,8 @@ struct kiwid_app::io_thread {
         redis(io.get_executor(), config.redis, "http-" + std::to_string(index)),
         queue(redis, config.redis_timeout),
         store(redis, box, config.redis_timeout),
-        api{config, redis, queue, store, admin_token_hash, throttle},
+        deployments(redis, box, config.redis_timeout),
+        api{config, redis, queue, store, deployments, admin_token_hash, throttle},
         router{config,
                redis,
                queue,
@@ -52,6 +53,7 @@ struct kiwid_app::io_thread {
   redis_client redis;
   job_queue queue;
   resource_store store;
+  deployment_store deployments;
   api_context api;
   router_context router;
   session_registry registry;

@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/deploy/docker_engine.hpp"
 #include "common/kubernetes/kaniko_job.hpp"
 
 namespace kiwi {
@@ -42,17 +43,7 @@ connection_check probe_docker(const runtime_config& rt, const check_deadline& de
                                      "\" is not a Docker endpoint (a socket path or "
                                      "tcp://host:port)");
   }
-  http_options options;
-  options.peer = "the Docker engine";
-  options.hint = where->socket_path.empty()
-                     ? "check the runtime's url and that the engine listens there"
-                     : "check that the engine (dockerd, or podman system service) is running "
-                       "and the socket path";
-  options.tls_hint = "check tls_ca_cert (the CA that signed the engine's certificate), "
-                     "tls_cert and tls_key";
-  options.tls.ca_pem = rt.tls_ca_cert;
-  options.tls.client_cert_pem = rt.tls_cert;
-  options.tls.client_key_pem = rt.tls_key;
+  const http_options options = docker_http_options(rt, !where->socket_path.empty());
   try {
     const http_reply ping = bounded_get(*where, "/_ping", {}, options, deadline);
     if (ping.status != 200) {
@@ -196,19 +187,6 @@ connection_check probe_kubernetes(const runtime_config& rt, const check_deadline
 }
 
 }  // namespace
-
-std::string docker_endpoint_url(const runtime_config& runtime) {
-  if (!runtime.socket.empty()) {
-    return "unix://" + runtime.socket;
-  }
-  std::string rest = runtime.url;
-  if (rest.starts_with("tcp://")) {
-    rest.erase(0, 6);
-  }
-  const bool tls =
-      !runtime.tls_ca_cert.empty() || !runtime.tls_cert.empty() || !runtime.tls_key.empty();
-  return (tls ? "https://" : "http://") + rest;
-}
 
 std::string docker_version_summary(std::string_view version_json) {
   const json j = json::parse(version_json, nullptr, false);

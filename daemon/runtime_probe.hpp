@@ -20,9 +20,6 @@ namespace kiwi {
 inline constexpr std::string_view kubernetes_token_rejected_message =
     "Kubernetes API rejected the token: check the runtime's bearer token";
 
-// unix:///run/docker.sock, http://host:2375 or https://host:2376 (tcp:// with tls_*).
-std::string docker_endpoint_url(const runtime_config& runtime);
-
 // "Docker Engine API 1.41, server 4.3.1 (linux/amd64)" and the components a server lists,
 // from a GET /version body; empty when the body is not such an answer.
 std::string docker_version_summary(std::string_view version_json);

@@ -26,21 +26,29 @@ asio::awaitable<std::optional<build_target_error>> named_resource(
   co_return std::nullopt;
 }
 
+// The service's registry (none when it has none).
+asio::awaitable<std::optional<build_target_error>> service_registry(
+    const kiwi_config& config, resource_store& store, const service_config& service,
+    std::optional<registry_config>& out) {
+  if (service.registry.empty()) {
+    co_return std::nullopt;
+  }
+  const std::string missing = "registry \"" + service.registry +
+                              "\" does not exist (deleted?): register it or change the "
+                              "service's registry";
+  auto lookup = [&] { return store.registry(service.registry); };
+  const std::string what = "registry";
+  const registry_config* configured = config.find_registry(service.registry);
+  co_return co_await named_resource(configured, lookup, what, missing, out);
+}
+
 }  // namespace
 
 asio::awaitable<std::optional<build_target_error>> resolve_build_target(
     const kiwi_config& config, resource_store& store, const service_config& service,
     build_stage_request& request) {
-  if (!service.registry.empty()) {
-    const std::string missing = "registry \"" + service.registry +
-                                "\" does not exist (deleted?): register it or change the "
-                                "service's registry";
-    auto lookup = [&] { return store.registry(service.registry); };
-    const std::string what = "registry";
-    const registry_config* configured = config.find_registry(service.registry);
-    if (auto e = co_await named_resource(configured, lookup, what, missing, request.registry)) {
-      co_return e;
-    }
+  if (auto e = co_await service_registry(config, store, service, request.registry)) {
+    co_return e;
   }
   if (service.build_runtime == "local") {
     co_return std::nullopt;
@@ -62,6 +70,21 @@ asio::awaitable<std::optional<build_target_error>> resolve_build_target(
                                  failure_kind::permanent};
   }
   co_return std::nullopt;
+}
+
+asio::awaitable<std::optional<build_target_error>> resolve_deploy_target(
+    const kiwi_config& config, resource_store& store, const service_config& service,
+    const environment_config& environment, deploy_target& out) {
+  if (auto e = co_await service_registry(config, store, service, out.registry)) {
+    co_return e;
+  }
+  const std::string missing = "runtime \"" + environment.runtime + "\" of environment " +
+                              environment.name + " does not exist (deleted?): register it or "
+                              "change the environment's runtime";
+  auto lookup = [&] { return store.runtime(environment.runtime); };
+  const std::string what = "runtime";
+  const runtime_config* configured = config.find_runtime(environment.runtime);
+  co_return co_await named_resource(configured, lookup, what, missing, out.runtime);
 }
 
 }  // namespace kiwi

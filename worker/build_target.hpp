@@ -25,4 +25,13 @@ boost::asio::awaitable<std::optional<build_target_error>> resolve_build_target(
     const kiwi_config& config, resource_store& store, const service_config& service,
     build_stage_request& request);
 
+// Where a deploy to `environment` runs (its runtime) and pulls from (the service's registry).
+struct deploy_target {
+  std::optional<runtime_config> runtime;
+  std::optional<registry_config> registry;
+};
+boost::asio::awaitable<std::optional<build_target_error>> resolve_deploy_target(
+    const kiwi_config& config, resource_store& store, const service_config& service,
+    const environment_config& environment, deploy_target& out);
+
 }  // namespace kiwi

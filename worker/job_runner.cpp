@@ -163,12 +163,12 @@ struct job_runner::running {
 };
 
 job_runner::job_runner(const kiwi_config& config, job_queue& queue, resource_store& store,
-                       asio::thread_pool& blocking, std::string worker_name,
-                       build_network network)
+                       deployment_store& deployments, asio::thread_pool& blocking,
+                       std::string worker_name, build_network network)
     : config_(config),
       queue_(queue),
       worker_name_(std::move(worker_name)),
-      stages_(config, queue, store, blocking, std::move(network)) {}
+      stages_(config, queue, store, deployments, blocking, std::move(network)) {}
 
 asio::awaitable<void> job_runner::run(claimed_job job, job_control& control) {
   const pipeline_job facts = describe(job, config_.queue, worker_name_);
@@ -213,8 +213,14 @@ asio::awaitable<std::optional<pipeline_event>> job_runner::perform(running& buil
       stage_job sj{&job, build.base, build.service ? &*build.service : nullptr, build.workspace,
                    &build.control.stop};
       stage_finished done;
+      // A started deploy runs to its end: cancel requests are off, and its outcome stands
+      // unless it stopped itself (its lease lost, or a shutdown while it waited for its turn).
+      const bool deploy = action.stage == pipeline_stage::deploy;
+      build.control.in_deploy = deploy;
       done.report = co_await stages_.run(action.stage, sj);
-      if (build.control.stop.load()) {
+      build.control.in_deploy = false;
+      if (build.control.stop.load() &&
+          (!deploy || done.report.what == stage_report::status::stopped)) {
         done.report = stage_report::stopped(build.control.reason);
       }
       co_return done;

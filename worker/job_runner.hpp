@@ -8,6 +8,8 @@
 // Job kinds (the build record's `kind`):
 // - push: the clone stage, then the build stage (build and push the image) unless the
 //   service's dockerfile mode is none (scan and deploy stages follow in later work);
+// - deploy: one deploy stage running the revision in the record's deployment_id (API deploys
+//   and rollbacks, worker/deploy_stage.hpp);
 // - noop: one stage that sleeps `noop_ms` (cancellable): for benchmarks and queue tests.
 
 #include <atomic>
@@ -50,7 +52,8 @@ class job_runner {
   // store: services registered through the API (those not in the config file).
   // network: prepared at worker start (prepare_build_network).
   job_runner(const kiwi_config& config, job_queue& queue, resource_store& store,
-             boost::asio::thread_pool& blocking, std::string worker_name, build_network network);
+             deployment_store& deployments, boost::asio::thread_pool& blocking,
+             std::string worker_name, build_network network);
 
   // Never throws: every failure becomes stage.failed/build.failed events.
   boost::asio::awaitable<void> run(claimed_job job, job_control& control);

@@ -21,6 +21,8 @@ std::optional<pipeline_stage> next_stage(pipeline_stage s, const pipeline_positi
       }
       return pipeline_stage::build;
     case pipeline_stage::build:
+      return at.auto_deploy ? std::optional(pipeline_stage::deploy) : std::nullopt;
+    case pipeline_stage::deploy:
     case pipeline_stage::noop:
       return std::nullopt;
   }
@@ -28,6 +30,9 @@ std::optional<pipeline_stage> next_stage(pipeline_stage s, const pipeline_positi
 }
 
 pipeline_stage first_stage(const pipeline_job& job) {
+  if (job.kind == "deploy") {
+    return pipeline_stage::deploy;
+  }
   return job.kind == "noop" ? pipeline_stage::noop : pipeline_stage::clone;
 }
 
@@ -39,6 +44,8 @@ std::string started_message(const pipeline_job& job, pipeline_stage s) {
       return "building the image";
     case pipeline_stage::noop:
       return "no-op stage (" + std::to_string(job.noop_ms) + " ms)";
+    case pipeline_stage::deploy:
+      return "deploying the image";
   }
   return {};
 }
@@ -216,6 +223,7 @@ std::string_view to_string(pipeline_stage s) {
     case pipeline_stage::clone: return "clone";
     case pipeline_stage::build: return "build";
     case pipeline_stage::noop: return "noop";
+    case pipeline_stage::deploy: return "deploy";
   }
   return "unknown";
 }
@@ -240,9 +248,9 @@ pipeline_step start_pipeline(const pipeline_job& job) {
   if (job.kind == "noop") {
     return enter(job, at, pipeline_stage::noop);
   }
-  if (job.kind != "push") {
-    return dead_letter(job, at,
-                       "unknown job kind \"" + job.kind + "\"; this worker runs push and noop");
+  if (job.kind != "push" && job.kind != "deploy") {
+    return dead_letter(job, at, "unknown job kind \"" + job.kind +
+                                    "\"; this worker runs push, deploy and noop");
   }
   pipeline_step step;
   step.at.state = pipeline_state::resolving_service;
@@ -258,14 +266,15 @@ pipeline_step advance(const pipeline_job& job, const pipeline_position& at,
     }
     pipeline_position next = at;
     next.clone_only = found->clone_only;
-    return enter(job, next, pipeline_stage::clone);
+    next.auto_deploy = found->auto_deploy;
+    return enter(job, next, first_stage(job));  // a deploy job: its one stage
   }
   if (const auto* missing = std::get_if<service_unavailable>(&event)) {
     if (at.state != pipeline_state::resolving_service) {
       unexpected(at, "service_unavailable");
     }
-    // The clone stage fails with it when the claim started it.
-    return fail(job, at, to_string(pipeline_stage::clone), missing->message, missing->kind,
+    // The first stage fails with it when the claim started it.
+    return fail(job, at, to_string(first_stage(job)), missing->message, missing->kind,
                 job.stage_started);
   }
   if (const auto* r = std::get_if<recorded>(&event)) {

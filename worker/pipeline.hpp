@@ -27,7 +27,7 @@ namespace kiwi {
 
 // The stages a build may run. A new stage (scan, deploy) is a value here, its place in
 // next_stage() (pipeline.cpp) and its started message; job_runner runs it.
-enum class pipeline_stage { clone, build, noop };
+enum class pipeline_stage { clone, build, noop, deploy };
 std::string_view to_string(pipeline_stage s);
 
 // Why a running build is asked to stop.
@@ -35,7 +35,7 @@ enum class stop_reason { none, cancelled, superseded, lease_lost, shutdown };
 
 // What the machine needs to know of a claimed build (read from its record by job_runner).
 struct pipeline_job {
-  std::string kind = "push";  // "push" or "noop"; another kind is dead-lettered
+  std::string kind = "push";  // "push", "noop" or "deploy"; another kind is dead-lettered
   std::string service;
   std::string ref;
   std::string sha;
@@ -62,6 +62,7 @@ struct pipeline_position {
   pipeline_state state = pipeline_state::created;
   pipeline_stage stage = pipeline_stage::clone;  // in the *_stage states
   bool clone_only = false;  // the service's dockerfile mode is none: clone is the last stage
+  bool auto_deploy = false; // an environment deploys automatically: deploy follows the push
   bool workspace = false;   // the clone stage ran: a workspace may exist, removed at the end
 };
 
@@ -125,7 +126,8 @@ struct stage_report {
 
 // Answers to the actions.
 struct service_found {
-  bool clone_only = false;  // dockerfile mode none
+  bool clone_only = false;   // dockerfile mode none
+  bool auto_deploy = false;  // an environment has auto_deploy
 };
 struct service_unavailable {
   std::string message;

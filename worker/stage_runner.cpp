@@ -1,5 +1,6 @@
 #include "worker/stage_runner.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 #include <memory>
 
@@ -55,15 +56,24 @@ std::chrono::milliseconds since(std::chrono::steady_clock::time_point start) {
 }  // namespace
 
 stage_runner::stage_runner(const kiwi_config& config, job_queue& queue, resource_store& store,
-                           asio::thread_pool& blocking, build_network network)
+                           deployment_store& deployments, asio::thread_pool& blocking,
+                           build_network network)
     : config_(config), queue_(queue), store_(store), blocking_(blocking),
-      network_(std::move(network)) {}
+      network_(std::move(network)), deploy_(config, queue, deployments, store, blocking) {}
+
+namespace {
+service_found found(const service_config& s) {
+  const bool deploys = std::any_of(s.deploy.begin(), s.deploy.end(),
+                                   [](const environment_config& e) { return e.auto_deploy; });
+  return service_found{s.dockerfile.mode == "none", deploys && !s.registry.empty()};
+}
+}  // namespace
 
 asio::awaitable<pipeline_event> stage_runner::resolve_service(
     const std::string& name, std::optional<service_config>& out) {
   if (const service_config* configured = config_.find_service(name)) {
     out = *configured;
-    co_return service_found{out->dockerfile.mode == "none"};
+    co_return found(*out);
   }
   std::string problem;
   try {
@@ -85,7 +95,7 @@ asio::awaitable<pipeline_event> stage_runner::resolve_service(
                                "through the API (was it deleted?)",
         failure_kind::permanent};
   }
-  co_return service_found{out->dockerfile.mode == "none"};
+  co_return found(*out);
 }
 
 asio::awaitable<stage_report> stage_runner::run(pipeline_stage stage, const stage_job& job) {
@@ -93,6 +103,11 @@ asio::awaitable<stage_report> stage_runner::run(pipeline_stage stage, const stag
     case pipeline_stage::clone: co_return co_await clone(job);
     case pipeline_stage::build: co_return co_await build(job);
     case pipeline_stage::noop: co_return co_await noop(job);
+    case pipeline_stage::deploy:
+      if (job.job->field_or("kind") == "deploy") {
+        co_return co_await deploy_.deploy_job(job);
+      }
+      co_return co_await deploy_.after_push(job);
   }
   co_return stage_report::failed("this worker cannot run the stage", failure_kind::permanent);
 }

@@ -15,7 +15,9 @@
 #include "common/config/config.hpp"
 #include "common/queue/job_queue.hpp"
 #include "common/store/resource_store.hpp"
+#include "common/queue/deployment_store.hpp"
 #include "worker/build_network.hpp"
+#include "worker/deploy_stage.hpp"
 #include "worker/pipeline.hpp"
 
 namespace kiwi {
@@ -34,7 +36,8 @@ class stage_runner {
   // store: services, registries and runtimes registered through the API.
   // network: prepared at worker start (prepare_build_network).
   stage_runner(const kiwi_config& config, job_queue& queue, resource_store& store,
-               boost::asio::thread_pool& blocking, build_network network);
+               deployment_store& deployments, boost::asio::thread_pool& blocking,
+               build_network network);
 
   // The service's settings into `out`: the config file's, else the API's (Redis).
   boost::asio::awaitable<pipeline_event> resolve_service(const std::string& name,
@@ -54,6 +57,7 @@ class stage_runner {
   resource_store& store_;
   boost::asio::thread_pool& blocking_;
   build_network network_;  // what every local build's RUN steps may reach
+  deploy_stage deploy_;
 };
 
 }  // namespace kiwi

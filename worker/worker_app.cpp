@@ -57,7 +57,9 @@ struct consumer {
         reader_queue(reader, config.redis_timeout),
         writer_queue(writer, config.redis_timeout),
         store(writer, box, config.redis_timeout),
-        runner(config, writer_queue, store, blocking, this->name, std::move(network)),
+        deployments(writer, box, config.redis_timeout),
+        runner(config, writer_queue, store, deployments, blocking, this->name,
+               std::move(network)),
         sweeper(config, writer, store, blocking, io.get_executor()),
         slot_freed(io),
         beat(io) {
@@ -71,6 +73,7 @@ struct consumer {
   job_queue reader_queue;
   job_queue writer_queue;
   resource_store store;
+  deployment_store deployments;  // revisions the deploy stage runs (docs/deploy.md)
   job_runner runner;
   disk_sweeper sweeper;  // leftovers of killed builds, mirrors of deleted services (sweep.hpp)
   asio::steady_timer slot_freed;  // an event: cancelled whenever a build ends

@@ -178,6 +178,12 @@ kiwi_config parse_config_fields(std::string_view json_text, const std::filesyste
     if (!svc.registry.empty() && c.find_registry(svc.registry) == nullptr) {
       fail(at + ".registry", "no registry named \"" + svc.registry + "\" in \"registries\"");
     }
+    for (std::size_t i = 0; i < svc.deploy.size(); ++i) {
+      if (c.find_runtime(svc.deploy[i].runtime) == nullptr) {
+        fail(at + ".deploy[" + std::to_string(i) + "].runtime",
+             "no runtime named \"" + svc.deploy[i].runtime + "\" in \"runtimes\"");
+      }
+    }
     if (svc.build_runtime != "local") {
       const runtime_config* rt = c.find_runtime(svc.build_runtime);
       if (rt == nullptr || rt->type != "kubernetes") {

@@ -15,6 +15,9 @@ inline bool has_scheme(std::string_view url, std::string_view scheme) {
   return url.starts_with(scheme);
 }
 
+// A Kubernetes resource quantity such as 500m, 2, 1.5, 512Mi, 4Gi.
+bool is_quantity(std::string_view q);
+
 // No URL carries a credential: "https://TOKEN@host/..." would be shown to every viewer and
 // sent wherever the URL leads. ssh:// may name the user to log in as (ssh://git@host/...),
 // never a password. The message never repeats the userinfo.

@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/config/deploy_environment.hpp"
+
 namespace kiwi {
 
 using json = nlohmann::json;
@@ -44,6 +46,12 @@ json to_json(const service_config& s, bool include_secrets) {
   }
   if (!s.ssh_known_hosts.empty()) {
     j["ssh_known_hosts"] = s.ssh_known_hosts;  // public keys: shown as they are
+  }
+  if (!s.deploy.empty()) {
+    json& d = j["deploy"] = json::array();
+    for (const auto& e : s.deploy) {
+      d.push_back(to_json(e, include_secrets));
+    }
   }
   return j;
 }

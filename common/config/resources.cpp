@@ -1,6 +1,7 @@
 #include "common/config/resources.hpp"
 
 #include "common/build/dockerfile.hpp"
+#include "common/config/deploy_environment.hpp"
 #include "common/base/json_fields.hpp"
 #include "common/git/ssh_known_hosts.hpp"
 #include "common/config/resource_fields.hpp"
@@ -116,7 +117,7 @@ service_config parse_service(const json& j, const parse_context& ctx) {
                  {"name", "git_url", "branch", "token", "token_file", "ssh_key", "ssh_key_file",
                   "ssh_known_hosts", "git_username", "webhook_secret", "build_tags", "cancel_superseded",
                   "max_concurrent_builds", "dockerfile", "registry", "image", "tag_rule",
-                  "build_runtime"});
+                  "build_runtime", "deploy"});
   service_config s;
   s.name = get_string(j, "name", "name", true);
   if (!is_dns1123_label(s.name)) {
@@ -200,6 +201,13 @@ service_config parse_service(const json& j, const parse_context& ctx) {
   if (s.build_runtime != "local" && !is_dns1123_label(s.build_runtime)) {
     fail("build_runtime", "must be \"local\" (buildah on the worker) or a Kubernetes runtime's "
                           "name");
+  }
+  if (const json* d = member(j, "deploy")) {
+    s.deploy = parse_deploy(*d);
+    if (!s.deploy.empty() && s.registry.empty()) {
+      fail("deploy", "deploys pull the image from a registry: set the service's \"registry\" "
+                     "and \"image\"");
+    }
   }
   return s;
 }

@@ -13,10 +13,7 @@ using json = nlohmann::json;
 using namespace json_fields;
 using namespace resource_fields;
 
-namespace {
-
-// A Kubernetes resource quantity such as 500m, 2, 1.5, 512Mi, 4Gi (empty allowed: none).
-bool is_quantity(std::string_view q) {
+bool resource_fields::is_quantity(std::string_view q) {
   static const std::array<std::string_view, 13> suffixes = {
       "Ki", "Mi", "Gi", "Ti", "Pi", "Ei", "m", "k", "M", "G", "T", "P", "E"};
   std::size_t digits = 0;
@@ -30,6 +27,8 @@ bool is_quantity(std::string_view q) {
   const std::string_view rest = q.substr(digits);
   return rest.empty() || std::find(suffixes.begin(), suffixes.end(), rest) != suffixes.end();
 }
+
+namespace {
 
 // A DNS-1123 subdomain: labels joined by dots, at most 253 characters (service account names).
 bool is_dns1123_subdomain(std::string_view name) {

@@ -28,6 +28,11 @@ std::string_view to_string(event_type t) {
     case event_type::build_requeued: return "build.requeued";
     case event_type::build_superseded: return "build.superseded";
     case event_type::build_cancelled: return "build.cancelled";
+    case event_type::deploy_started: return "deploy.started";
+    case event_type::deploy_progress: return "deploy.progress";
+    case event_type::deploy_succeeded: return "deploy.succeeded";
+    case event_type::deploy_failed: return "deploy.failed";
+    case event_type::deploy_rolled_back: return "deploy.rolled_back";
   }
   return "unknown";
 }
@@ -56,6 +61,11 @@ std::string event_json_prefix(const build_event& e) {
   append_field(out, "status", e.status);
   append_field(out, "ts", format_timestamp(e.ts));
   append_field(out, "message", e.message);
+  if (!e.deployment_id.empty()) {
+    append_field(out, "deployment_id", e.deployment_id);
+    append_field(out, "environment", e.environment);
+    out += ",\"revision\":" + std::to_string(e.revision);
+  }
   return out;
 }
 

@@ -23,7 +23,12 @@ enum class event_type {
   build_retrying,    // a transient failure; the build runs again after a backoff
   build_requeued,    // back in the queue: its worker stopped, or handed it back on shutdown
   build_superseded,  // a newer push to the same ref replaced it
-  build_cancelled    // stopped on request
+  build_cancelled,   // stopped on request
+  deploy_started,    // a deployment revision runs (docs/deploy.md)
+  deploy_progress,   // replicas ready n/m, diagnostics
+  deploy_succeeded,
+  deploy_failed,
+  deploy_rolled_back  // auto_rollback redeployed the last successful revision
 };
 
 std::string_view to_string(event_type t);
@@ -37,6 +42,10 @@ struct build_event {
   std::string stage;    // "clone", ...; empty for build-level events
   std::string status;   // queued, running, succeeded, failed
   std::string message;  // human-readable; never holds a secret
+  // deploy.* events: the revision (appended after message when deployment_id is set).
+  std::string deployment_id;
+  std::string environment;
+  unsigned long long revision = 0;
   std::chrono::system_clock::time_point ts = std::chrono::system_clock::now();
 };
 

@@ -33,6 +33,8 @@ const lua_script release = make_script(lua::release);
 const lua_script cancel = make_script(lua::cancel);
 const lua_script requeue_dead = make_script(lua::requeue_dead);
 const lua_script prune = make_script(lua::prune, lua::retention);
+const lua_script deploy_create = make_script(lua::deploy_create);
+const lua_script deploy_lock = make_script(lua::deploy_lock);
 
 std::string now_millis_text() {
   return std::to_string(unix_millis(std::chrono::system_clock::now()));

@@ -19,6 +19,8 @@ extern const lua_script release;       // lua/release.lua
 extern const lua_script cancel;        // lua/cancel.lua
 extern const lua_script requeue_dead;  // lua/requeue_dead.lua
 extern const lua_script prune;         // lua/retention.lua + lua/prune.lua
+extern const lua_script deploy_create;  // lua/deploy_create.lua (deployment_store)
+extern const lua_script deploy_lock;    // lua/deploy_lock.lua (deployment_store)
 
 std::string now_millis_text();
 void append_fields(std::vector<std::string>& args, const field_list& fields);

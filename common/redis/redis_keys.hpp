@@ -67,6 +67,27 @@ inline std::string service_protected_builds(std::string_view service) {
   return std::string(prefix) + "service:" + std::string(service) + ":protected";
 }
 
+// Deployment revisions (docs/deploy.md#history): one hash per revision; an environment's
+// revisions (zset: id -> revision number); the revision counters (hash field
+// "<service>/<environment>"); how many kept revisions reference each build of a service (hash:
+// build id -> count, mirrored by service_protected_builds); the deploy lock of an environment
+// (string: the deployment id holding it, with a lease).
+inline std::string deployment(std::string_view id) {
+  return std::string(prefix) + "deployment:" + std::string(id);
+}
+inline std::string deployments(std::string_view service, std::string_view environment) {
+  return std::string(prefix) + "deployments:" + std::string(service) + ":" +
+         std::string(environment);
+}
+inline std::string deployment_numbers() { return std::string(prefix) + "deployment_numbers"; }
+inline std::string deployed_builds(std::string_view service) {
+  return std::string(prefix) + "service:" + std::string(service) + ":deployed";
+}
+inline std::string deploy_lock(std::string_view service, std::string_view environment) {
+  return std::string(prefix) + "deploy_lock:" + std::string(service) + ":" +
+         std::string(environment);
+}
+
 // Retention's state (hash): `cursor` of the sweep over the services (HSCAN of build_numbers),
 // `pruned` (builds removed so far).
 inline std::string retention() { return std::string(prefix) + "retention"; }

@@ -1,5 +1,7 @@
 #include "common/store/resource_store.hpp"
 
+#include <functional>
+
 #include <nlohmann/json.hpp>
 
 #include "common/redis/redis_keys.hpp"
@@ -27,6 +29,35 @@ std::vector<std::string_view> secret_fields(resource_kind k) {
     case resource_kind::runtime: return {"token", "tls_key"};
   }
   return {};
+}
+
+// Calls visit(value, field) for each secret string of `doc`: the kind's secret fields, and for
+// services each deploy environment's secret_env value ("deploy/<env>/secret_env/<NAME>"). The
+// field names the secret in its sealing context, so a value moved elsewhere does not open.
+void for_each_secret(resource_kind kind, json& doc,
+                     const std::function<void(json&, const std::string&)>& visit) {
+  for (auto field : secret_fields(kind)) {
+    auto it = doc.find(field);
+    if (it != doc.end() && it->is_string() && !it->get<std::string>().empty()) {
+      visit(*it, std::string(field));
+    }
+  }
+  auto deploy = doc.find("deploy");
+  if (kind != resource_kind::service || deploy == doc.end() || !deploy->is_array()) {
+    return;
+  }
+  for (auto& env : *deploy) {
+    auto vars = env.find("secret_env");
+    if (!env.is_object() || vars == env.end() || !vars->is_object()) {
+      continue;
+    }
+    const std::string prefix = "deploy/" + env.value("name", "") + "/secret_env/";
+    for (auto& [key, value] : vars->items()) {
+      if (value.is_string() && !value.get<std::string>().empty()) {
+        visit(value, prefix + key);
+      }
+    }
+  }
 }
 
 parse_context stored_context() {
@@ -72,43 +103,38 @@ resource_store::resource_store(redis_client& redis, const secret_box* box,
 
 std::string resource_store::seal(resource_kind kind, json doc) const {
   const std::string name = doc.value("name", "");
-  for (auto field : secret_fields(kind)) {
-    auto it = doc.find(field);
-    if (it == doc.end() || !it->is_string() || it->get<std::string>().empty()) {
-      continue;
-    }
+  for_each_secret(kind, doc, [&](json& value, const std::string& field) {
     if (box_ == nullptr) {
       throw secret_store_error("cannot store " + std::string(to_string(kind)) + " \"" + name +
                                "\": it holds a secret and kiwid has no secrets_key_file");
     }
-    *it = box_->seal(it->get<std::string>(),
-                     std::string(to_string(kind)) + "/" + name + "/" + std::string(field));
-  }
+    value = box_->seal(value.get<std::string>(),
+                       std::string(to_string(kind)) + "/" + name + "/" + field);
+  });
   return doc.dump();
 }
 
 json resource_store::unseal(resource_kind kind, const std::string& stored) const {
   json doc = json::parse(stored);
   const std::string name = doc.value("name", "");
-  for (auto field : secret_fields(kind)) {
-    auto it = doc.find(field);
-    if (it == doc.end() || !it->is_string() || !secret_box::is_sealed(it->get<std::string>())) {
-      continue;
+  for_each_secret(kind, doc, [&](json& value, const std::string& field) {
+    const std::string sealed = value.get<std::string>();
+    if (!secret_box::is_sealed(sealed)) {
+      return;
     }
     std::optional<std::string> plain;
     if (box_ != nullptr) {
-      plain = box_->open(it->get<std::string>(),
-                         std::string(to_string(kind)) + "/" + name + "/" + std::string(field));
+      plain = box_->open(sealed, std::string(to_string(kind)) + "/" + name + "/" + field);
     }
     if (!plain) {
       throw secret_store_error(
-          std::string(to_string(kind)) + " \"" + name + "\": its " + std::string(field) +
-          " was sealed with key " + secret_box::key_id_of(it->get<std::string>()) +
+          std::string(to_string(kind)) + " \"" + name + "\": its " + field +
+          " was sealed with key " + secret_box::key_id_of(sealed) +
           ", which is not the configured secrets key (" + (box_ ? box_->key_id() : "none") +
           "); use the key file it was stored with, or re-encrypt (docs/api.md)");
     }
-    *it = *plain;
-  }
+    value = *plain;
+  });
   return doc;
 }
 
@@ -229,27 +255,24 @@ asio::awaitable<resource_store::result<std::size_t>> resource_store::reseal_all(
       const std::string& name = r.value.elements[i].str;
       json doc = json::parse(r.value.elements[i + 1].str);
       bool changed = false;
-      for (auto field : secret_fields(kind)) {
-        auto it = doc.find(field);
-        if (it == doc.end() || !it->is_string() ||
-            !secret_box::is_sealed(it->get<std::string>()) ||
-            secret_box::key_id_of(it->get<std::string>()) == box_->key_id()) {
-          continue;
+      for_each_secret(kind, doc, [&](json& value, const std::string& field) {
+        const std::string sealed = value.get<std::string>();
+        if (!secret_box::is_sealed(sealed) || secret_box::key_id_of(sealed) == box_->key_id()) {
+          return;
         }
-        const std::string context =
-            std::string(to_string(kind)) + "/" + name + "/" + std::string(field);
-        auto plain = old.open(it->get<std::string>(), context);
+        const std::string context = std::string(to_string(kind)) + "/" + name + "/" + field;
+        auto plain = old.open(sealed, context);
         if (!plain) {
           throw secret_store_error(std::string(to_string(kind)) + " \"" + name + "\": its " +
-                                   std::string(field) + " is sealed with key " +
-                                   secret_box::key_id_of(it->get<std::string>()) +
+                                   field + " is sealed with key " +
+                                   secret_box::key_id_of(sealed) +
                                    ", which is neither the old key (" + old.key_id() +
                                    ") nor the new one (" + box_->key_id() + ")");
         }
-        *it = box_->seal(*plain, context);
+        value = box_->seal(*plain, context);
         changed = true;
         ++resealed;
-      }
+      });
       if (changed) {
         auto w = co_await redis_.command(
             redis_args("HSET", keys::resources(plural(kind)), name, doc.dump()), timeout_);

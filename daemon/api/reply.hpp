@@ -36,6 +36,7 @@ struct api_request {
   std::string query;                                             // after '?', still encoded
   std::string_view body;
   api_role role = api_role::viewer;  // the caller's token's
+  std::string token_name;            // the caller's token's name ("admin": the admin token file)
 
   // The path parameter of the route's template ("name" of /services/{name}).
   const std::string& path_param(std::string_view name) const;

@@ -1,6 +1,7 @@
 #include "daemon/api/routes.hpp"
 
 #include "daemon/api/builds.hpp"
+#include "daemon/api/deployments.hpp"
 #include "daemon/api/openapi.hpp"
 #include "daemon/api/preview.hpp"
 #include "daemon/api/queue.hpp"
@@ -145,6 +146,34 @@ const std::vector<api_route>& api_routes() {
                    "from now), then live",
         .parameters = {"LastEventId"},
         .answers = {{200, "the events", "EventStream", "text/event-stream"}}}},
+      // --- deployments ------------------------------------------------------------------
+      {"POST", "/services/{name}/deployments", developer, create_deployment,
+       {.operation_id = "createDeployment", .tag = "deployments",
+        .summary = "Deploy a build (or an image digest) to one of the service's environments",
+        .description = "Body: environment, and build (a build id of the service that pushed "
+                       "an image) or image (a digest of the service's repository). Production "
+                       "needs the deployer role (403 naming environment). 202 with the new "
+                       "revision; a worker runs it (deploy.* events).",
+        .request = "DeploymentRequest",
+        .answers = {{202, "queued", "Deployment"}}}},
+      {"GET", "/services/{name}/deployments", viewer, list_deployments,
+       {.operation_id = "listDeployments", .tag = "deployments",
+        .summary = "Deployment history, newest first (of one environment with ?env=)",
+        .parameters = {"DeploymentsEnv", "DeploymentsLimit"},
+        .answers = {{200, "the revisions", "DeploymentList"}}}},
+      {"GET", "/deployments/{id}", viewer, show_deployment,
+       {.operation_id = "getDeployment", .tag = "deployments",
+        .summary = "Show a deployment revision",
+        .answers = {{200, "the revision", "Deployment"}}}},
+      {"POST", "/deployments/{id}/rollback", developer, rollback_deployment,
+       {.operation_id = "rollbackDeployment", .tag = "deployments",
+        .summary = "Redeploy an earlier revision's image and config as a new revision",
+        .description = "Body (optional): to, a revision number of the same environment; "
+                       "default the last successful revision before this one (409 when there "
+                       "is none). The new revision is marked rollback_of it. Production needs "
+                       "the deployer role.",
+        .request = "RollbackRequest", .request_required = false,
+        .answers = {{202, "queued", "Deployment"}}}},
       // --- queue ------------------------------------------------------------------------
       {"GET", "/queue", viewer, queue_stats,
        {.operation_id = "getQueue", .tag = "queue", .summary = "Queue statistics",

@@ -32,6 +32,17 @@ asio::awaitable<void> check_references(api_context& ctx, const service_config& s
       throw api_error{422, "registry: no registry named \"" + s.registry + "\"", "registry"};
     }
   }
+  for (std::size_t i = 0; i < s.deploy.size(); ++i) {
+    const std::string& name = s.deploy[i].runtime;
+    if (ctx.config.find_runtime(name) == nullptr) {
+      auto [ec, found] = co_await ctx.store.runtime(name);
+      check(ec);
+      if (!found) {
+        const std::string field = "deploy[" + std::to_string(i) + "].runtime";
+        throw api_error{422, field + ": no runtime named \"" + name + "\"", field};
+      }
+    }
+  }
   if (s.build_runtime != "local") {
     std::optional<runtime_config> rt;
     if (const auto* c = ctx.config.find_runtime(s.build_runtime)) {

@@ -283,8 +283,8 @@ def test_each_bad_field_is_named_in_a_422(env):
 
 # --- 3. Authorization -------------------------------------------------------------------------
 
-ROLES = ["none", "bad", "viewer", "developer", "admin"]
-RANK = {"viewer": 1, "developer": 2, "admin": 3}
+ROLES = ["none", "bad", "viewer", "developer", "deployer", "admin"]
+RANK = {"viewer": 1, "developer": 2, "deployer": 3, "admin": 4}
 
 # Every route of docs/api.md with the role it needs. Requests that the allowed roles make are
 # harmless: unknown names (404) or bodies that fail validation (422).
@@ -304,6 +304,10 @@ ROUTES = [
     ("POST", "/services/app/builds", {"commit": "not-a-sha"}, "developer"),
     ("GET", "/builds/no-such-build", None, "viewer"),
     ("POST", "/builds/no-such-build/cancel", None, "developer"),
+    ("POST", "/services/app/deployments", {"environment": "nowhere"}, "developer"),
+    ("GET", "/services/app/deployments", None, "viewer"),
+    ("GET", "/deployments/no-such-deployment", None, "viewer"),
+    ("POST", "/deployments/no-such-deployment/rollback", None, "developer"),
     ("GET", "/queue", None, "viewer"),
     ("GET", "/dead-letters", None, "viewer"),
     ("GET", "/registries", None, "viewer"),
@@ -330,7 +334,8 @@ def test_authorization_matrix_for_every_route_and_role(env):
     admin = kiwi.admin_token()
     tokens = {"none": None, "bad": "kiwi_" + "0" * 40, "admin": admin,
               "viewer": make_token(kiwi, admin, "viewer-bot", "viewer"),
-              "developer": make_token(kiwi, admin, "dev-bot", "developer")}
+              "developer": make_token(kiwi, admin, "dev-bot", "developer"),
+              "deployer": make_token(kiwi, admin, "deploy-bot", "deployer")}
     wrong = []
     for i, (method, path, body, needed) in enumerate(ROUTES):
         # A good token does not clear the bad-token record of an address (issue 14): each
@@ -366,7 +371,7 @@ def test_openapi_document_is_served(env):
         path = path[len("/api/v1"):] if path.startswith("/api/v1/") else path
         return tuple("{}" if part.startswith("{") else part for part in path.split("/"))
     described = {(m.upper(), shape(p)) for p, ops in body["paths"].items() for m in ops}
-    names = {"app", "ghost", "cfg-reg", "cfg-k8s", "no-such-build"}
+    names = {"app", "ghost", "cfg-reg", "cfg-k8s", "no-such-build", "no-such-deployment"}
     for method, path, _, _ in ROUTES:
         route = tuple("{}" if part in names else part for part in path.split("/"))
         assert (method, route) in described, (method, path, sorted(body["paths"]))

@@ -13,6 +13,7 @@ import pytest
 
 from kiwi_harness import (Kiwi, RedisServer, free_port, kiwictl, rmtree, tempdir, wait_until,
                           _port_open)
+from podman_service import PodmanService
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 from k8s_stub import K8sStub, make_self_signed  # noqa: E402
@@ -53,35 +54,6 @@ class DockerRegistry:
     def stop(self):
         self.proc.terminate()
         self.proc.wait(timeout=10)
-
-
-class PodmanService:
-    """podman's Docker Engine API on a unix socket, with private configuration files."""
-
-    def __init__(self, root):
-        d = os.path.join(root, "podman")
-        os.makedirs(d)
-        self.socket = os.path.join(d, "docker.sock")
-        files = {"containers.conf": '[containers]\ndefault_ulimits = ["nofile=4096:4096",'
-                                    '"nproc=4096:4096"]\n[engine]\nruntime = "runc"\n'
-                                    'cgroup_manager = "cgroupfs"\nevents_logger = "file"\n',
-                 "storage.conf": f'[storage]\ndriver = "vfs"\ngraphroot = "{d}/storage"\n'
-                                 f'runroot = "{d}/run"\n',
-                 "registries.conf": "unqualified-search-registries = []\n"}
-        for name, text in files.items():
-            with open(os.path.join(d, name), "w") as f:
-                f.write(text)
-        env = dict(os.environ, CONTAINERS_CONF=os.path.join(d, "containers.conf"),
-                   CONTAINERS_STORAGE_CONF=os.path.join(d, "storage.conf"),
-                   CONTAINERS_REGISTRIES_CONF=os.path.join(d, "registries.conf"))
-        self.proc = subprocess.Popen(["podman", "system", "service", "--time=0",
-                                      "unix://" + self.socket], env=env,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_until(lambda: os.path.exists(self.socket), timeout=20, what="podman socket")
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait(timeout=20)
 
 
 @pytest.fixture(scope="module")

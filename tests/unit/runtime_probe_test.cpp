@@ -4,6 +4,7 @@
 
 #include <doctest/doctest.h>
 
+#include "common/deploy/docker_engine.hpp"
 #include "daemon/runtime_probe.hpp"
 #include "probe_servers.hpp"
 
