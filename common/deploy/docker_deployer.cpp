@@ -20,6 +20,11 @@ std::vector<std::string> environment_filter(const std::string& service, const st
   return {"kiwi.service=" + service, "kiwi.env=" + env};
 }
 
+std::string label(const container_summary& c, const std::string& key) {
+  const auto it = c.labels.find(key);
+  return it == c.labels.end() ? std::string() : it->second;
+}
+
 std::chrono::milliseconds remaining(clock::time_point deadline) {
   const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now());
   return std::max(left, std::chrono::milliseconds(1000));
@@ -94,7 +99,7 @@ deploy_result docker_rollout::run() {
   // 3. The replicas.
   std::vector<container_summary> previous;
   for (auto& c : engine_.list(environment_filter(rq.service, rq.environment), true)) {
-    if (c.labels["kiwi.deployment"] != rq.deployment_id) {
+    if (label(c, "kiwi.deployment") != rq.deployment_id) {
       previous.push_back(std::move(c));
     }
   }
@@ -211,15 +216,14 @@ deployment_state docker_deployer::inspect(const std::string& service,
   auto containers = engine.list(environment_filter(service, environment), true);
   // The newest revision with a running container is what runs now.
   const auto revision = [](const container_summary& c) {
-    const auto it = c.labels.find("kiwi.revision");
-    return it == c.labels.end() ? 0ULL : std::strtoull(it->second.c_str(), nullptr, 10);
+    return std::strtoull(label(c, "kiwi.revision").c_str(), nullptr, 10);
   };
   std::string current;
   unsigned long long newest = 0;
   for (const auto& c : containers) {
     if (c.state == "running" && (current.empty() || revision(c) > newest)) {
       newest = revision(c);
-      current = c.labels.at("kiwi.deployment");
+      current = label(c, "kiwi.deployment");
     }
   }
   deployment_state state;
@@ -230,7 +234,7 @@ deployment_state docker_deployer::inspect(const std::string& service,
   std::sort(containers.begin(), containers.end(),
             [](const container_summary& a, const container_summary& b) { return a.name < b.name; });
   for (const auto& c : containers) {
-    if (c.labels.at("kiwi.deployment") != current) {
+    if (label(c, "kiwi.deployment") != current) {
       continue;
     }
     ++state.desired;
