@@ -23,22 +23,12 @@ const std::string image =
     "b5429ceebb9d2345070526b8ce0ee897e3934a341f4fd18703266784deb877c1";
 
 kiwi::deploy_request sample_request() {
-  kiwi::deploy_request r;
-  r.service = "user-api";
-  r.environment = "production";
-  r.deployment_id = "01JD3ZK8X7Q9V5R2M4N6P8T0WA";
-  r.revision = 7;
-  r.image = image;
-  r.env.name = "production";
+  auto r = test::k8s_deploy_request("user-api", image, secret_value, registry_password);
   r.env.replicas = 3;
-  r.env.port = 8080;
   r.env.resources.requests = {"250m", "256Mi"};
   r.env.resources.limits = {"1", "512Mi"};
-  r.env.env = {{"LOG_LEVEL", "info"}};
-  r.env.secret_env = {{"DB_PASSWORD", secret_value}};
   r.env.health.path = "/healthz";
   r.env.deadline_s = 120;
-  r.registry = kiwi::registry_config{"team", "registry.example.com", "robot", registry_password};
   return r;
 }
 

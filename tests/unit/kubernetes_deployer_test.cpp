@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/deploy/deployer.hpp"
+#include "k8s_fixtures.hpp"
 #include "probe_servers.hpp"
 
 namespace fs = std::filesystem;
@@ -44,20 +45,10 @@ struct cluster {
   }
 
   kiwi::deploy_result deploy(unsigned deadline_s = 2, const std::string& ns = "") {
-    kiwi::deploy_request r;
-    r.service = "web";
-    r.environment = "production";
-    r.deployment_id = "01JD3ZK8X7Q9V5R2M4N6P8T0WA";
-    r.revision = 3;
-    r.image = image;
-    r.env.name = "production";
+    auto r = test::k8s_deploy_request("web", image, secret_value, registry_password);
     r.env.namespace_ = ns;
     r.env.replicas = 1;  // as the recorded Deployments
-    r.env.port = 8080;
-    r.env.env = {{"LOG_LEVEL", "info"}};
-    r.env.secret_env = {{"DB_PASSWORD", secret_value}};
     r.env.deadline_s = deadline_s;
-    r.registry = kiwi::registry_config{"team", "registry.example.com", "robot", registry_password};
     auto d = kiwi::make_kubernetes_deployer(runtime, std::chrono::seconds(10));
     return d->deploy(r, [this](const kiwi::deploy_progress& p) { reports.push_back(p); });
   }
@@ -102,6 +93,19 @@ void check_no_secret(const kiwi::deploy_result& r) {
   CHECK(all.find(sa_token) == std::string::npos);
 }
 
+// A deploy in a failing scenario: failed for good, with one diagnostic, also reported while
+// waiting; every apply as it should be; no secret in the result.
+kiwi::deploy_result failed_deploy(cluster& c) {
+  const auto r = c.deploy();
+  CHECK_FALSE(r.succeeded);
+  CHECK(r.kind == kiwi::failure_kind::permanent);
+  REQUIRE(r.diagnostics.size() == 1);
+  CHECK(c.diagnostics_reported().find(r.diagnostics[0]) != std::string::npos);
+  c.applied_kinds();
+  check_no_secret(r);
+  return r;
+}
+
 }  // namespace
 
 TEST_CASE("k8s deploy: a rollout that succeeds; inspect and remove") {
@@ -132,13 +136,10 @@ TEST_CASE("k8s deploy: a rollout that succeeds; inspect and remove") {
 
 TEST_CASE("k8s deploy: ImagePullBackOff fails at the deadline naming the image") {
   cluster c("image-pull");
-  const auto r = c.deploy();
-  CHECK_FALSE(r.succeeded);
-  CHECK(r.kind == kiwi::failure_kind::permanent);
+  const auto r = failed_deploy(c);
   CHECK(r.message.starts_with("deployment \"web-production\" did not roll out within 2 s "
                               "(deadline_s): Waiting for deployment \"web-production\" rollout "
                               "to finish: 1 old replicas are pending termination...: pod "));
-  REQUIRE(r.diagnostics.size() == 1);
   CHECK(r.diagnostics[0] == "pod web-production-75dd4d49d5-x2k9p: ImagePullBackOff: the image \"" +
                                 image + "\" cannot be pulled (Failed to pull image \"" + image +
                                 "\": image pull failed for " + image +
@@ -146,16 +147,11 @@ TEST_CASE("k8s deploy: ImagePullBackOff fails at the deadline naming the image")
                                 "  details: (Tag v2.0.0-bob not found in repository "
                                 "quay.io/ukhomeofficedigital/s3registry)): check the image path "
                                 "and the registry credentials");
-  CHECK(c.diagnostics_reported().find(r.diagnostics[0]) != std::string::npos);
-  c.applied_kinds();
-  check_no_secret(r);
 }
 
 TEST_CASE("k8s deploy: CrashLoopBackOff reports restarts, exit code and the previous log") {
   cluster c("crash-loop");
-  const auto r = c.deploy();
-  CHECK_FALSE(r.succeeded);
-  REQUIRE(r.diagnostics.size() == 1);
+  const auto r = failed_deploy(c);
   CHECK(r.diagnostics[0] ==
         "pod web-production-75dd4d49d5-x2k9p: CrashLoopBackOff: container \"web\" keeps exiting "
         "(restarted 2 times, last exit code 0, Completed): its last log lines say why");
@@ -172,31 +168,25 @@ TEST_CASE("k8s deploy: CrashLoopBackOff reports restarts, exit code and the prev
     }
   }
   CHECK(asked_previous);
-  c.applied_kinds();
-  check_no_secret(r);
 }
 
-TEST_CASE("k8s deploy: an unschedulable pod passes the scheduler's message on") {
-  cluster c("unschedulable");
-  const auto r = c.deploy();
-  CHECK_FALSE(r.succeeded);
-  REQUIRE(r.diagnostics.size() == 1);
-  CHECK(r.diagnostics[0] ==
-        "pod web-production-75dd4d49d5-x2k9p: Pending: Unschedulable (0/1 nodes are available: 1 "
-        "Insufficient cpu, 1 Insufficient memory.): lower the environment's resources.requests or "
-        "add capacity to the cluster");
-  CHECK(c.diagnostics_reported().find(r.diagnostics[0]) != std::string::npos);
-}
-
-TEST_CASE("k8s deploy: CreateContainerConfigError names the missing key's source") {
-  cluster c("config-error");
-  const auto r = c.deploy();
-  CHECK_FALSE(r.succeeded);
-  REQUIRE(r.diagnostics.size() == 1);
-  CHECK(r.diagnostics[0] ==
-        "pod web-production-75dd4d49d5-x2k9p: CreateContainerConfigError: configmap "
-        "\"unknown-configmap\" not found: create the missing Secret or ConfigMap key (secret_env "
-        "is in Secret \"web-production-env\", written by Kiwi)");
+TEST_CASE("k8s deploy: Unschedulable and CreateContainerConfigError say what to change") {
+  const std::pair<std::string, std::string> cases[] = {
+      // The scheduler's message is passed on.
+      {"unschedulable",
+       "pod web-production-75dd4d49d5-x2k9p: Pending: Unschedulable (0/1 nodes are available: 1 "
+       "Insufficient cpu, 1 Insufficient memory.): lower the environment's resources.requests or "
+       "add capacity to the cluster"},
+      // The missing key's source is named.
+      {"config-error",
+       "pod web-production-75dd4d49d5-x2k9p: CreateContainerConfigError: configmap "
+       "\"unknown-configmap\" not found: create the missing Secret or ConfigMap key (secret_env "
+       "is in Secret \"web-production-env\", written by Kiwi)"}};
+  for (const auto& [scenario, diagnostic] : cases) {
+    CAPTURE(scenario);
+    cluster c(scenario);
+    CHECK(failed_deploy(c).diagnostics[0] == diagnostic);
+  }
 }
 
 TEST_CASE("k8s deploy: ProgressDeadlineExceeded fails before Kiwi's own deadline") {
