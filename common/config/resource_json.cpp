@@ -82,6 +82,7 @@ json to_json(const runtime_config& r, bool include_secrets) {
                    {"pending_timeout_s", k.pending_timeout_s},
                    {"poll_interval_ms", k.poll_interval_ms},
                    {"cache", k.cache}};
+    j["deploy_force_conflicts"] = r.deploy_force_conflicts;
   } else {
     if (!r.socket.empty()) j["socket"] = r.socket;
     if (!r.url.empty()) j["url"] = r.url;

@@ -138,6 +138,9 @@ struct runtime_config {
   std::string token;      // bearer token
   std::string namespace_ = "default";
   kaniko_settings kaniko;
+  // Deploys' server-side apply takes over fields another manager (kubectl, Helm) set (force=true);
+  // false: such a conflict fails the deploy with a 409 naming the fields.
+  bool deploy_force_conflicts = true;
   // docker
   std::string socket;     // unix socket path
   std::string url;        // tcp://host:port (TLS with the fields below)

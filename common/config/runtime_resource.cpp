@@ -101,7 +101,7 @@ runtime_config parse_runtime(const json& j, const parse_context& ctx) {
   r.type = get_string(j, "type", "type", true);
   if (r.type == "kubernetes") {
     reject_unknown(j, "", {"name", "type", "api_url", "ca_file", "ca_cert", "token", "token_file",
-                           "namespace", "kaniko"});
+                           "namespace", "kaniko", "deploy_force_conflicts"});
   } else if (r.type == "docker") {
     reject_unknown(j, "", {"name", "type", "socket", "url", "tls_ca_cert", "tls_cert", "tls_key"});
   } else {
@@ -144,6 +144,8 @@ runtime_config parse_runtime(const json& j, const parse_context& ctx) {
     if (member(j, "kaniko")) {
       r.kaniko = parse_kaniko(j.at("kaniko"));
     }
+    r.deploy_force_conflicts =
+        get_bool(j, "deploy_force_conflicts", "deploy_force_conflicts", r.deploy_force_conflicts);
   } else {
     r.socket = get_string(j, "socket", "socket", false);
     r.url = get_string(j, "url", "url", false);

@@ -29,7 +29,7 @@ As a program (C++ tests):
 
     k8s_stub.py --cert C --key K --token T [--forbidden-token T2] --port-file F
                 [--log requests.jsonl] [--route 'GET ^/version$ version.json' ...]
-                [--kaniko-cluster [--deny jobs ...]]
+                [--kaniko-cluster [--deny jobs ...]] [--deploy-cluster SCENARIO]
 
 GET /version is served from version.json unless a route replaces it. The port (127.0.0.1,
 chosen by the kernel) is written to --port-file once the server accepts connections.
@@ -72,6 +72,7 @@ class Request:
         self.headers = headers  # the request's headers (email.message.Message)
         self.body = body        # bytes
         self.params = params    # the route regex's named groups
+        self.notes = {}         # what a handler adds to the request's log entry
 
     def json(self):
         return json.loads(self.body) if self.body else None
@@ -206,7 +207,7 @@ def _handler_for(stub):
             stub._record({"method": self.command, "path": url.path,
                           "query": parse_qs(url.query), "auth": auth,
                           "content_type": self.headers.get("Content-Type"), "body": shown,
-                          "status": res.status})
+                          "status": res.status, **req.notes})
             self._send(res)
 
         def _send(self, res):
@@ -252,12 +253,17 @@ def main():
                    help="serve Jobs, Secrets, pods and logs (tests/support/kaniko_cluster.py)")
     p.add_argument("--deny", action="append", default=[], metavar="COLLECTION",
                    help="with --kaniko-cluster: secrets, jobs or pods answer 403")
+    p.add_argument("--deploy-cluster", metavar="SCENARIO",
+                   help="serve a rollout of Deployments (tests/support/deploy_cluster.py)")
     args = p.parse_args()
     stub = K8sStub(args.cert, args.key, args.token, args.forbidden_token, args.log,
                    args.fixtures)
     if args.kaniko_cluster:
         from kaniko_cluster import KanikoCluster  # it imports this module
         KanikoCluster(stub).denied.update(args.deny)
+    if args.deploy_cluster:
+        from deploy_cluster import DeployCluster  # it imports this module
+        DeployCluster(stub, args.deploy_cluster)
     for spec in args.route:
         parts = spec.split()
         stub.route(parts[0], parts[1], fixture=parts[2],

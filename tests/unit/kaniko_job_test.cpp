@@ -15,24 +15,15 @@
 #include "common/kubernetes/kaniko_pod.hpp"
 #include "common/kubernetes/log_timestamp.hpp"
 #include "worker/kaniko_failure.hpp"
+#include "k8s_fixtures.hpp"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace {
 
-json fixture(const std::string& name) {
-  std::ifstream in(fs::path(KIWI_FIXTURES_DIR) / "k8s" / name, std::ios::binary);
-  REQUIRE(in);
-  return json::parse(in);
-}
-
-// A status-only recording ({"status": ...} or the .status object itself) as a Pod.
-json pod_with_status(const std::string& name) {
-  json j = fixture(name);
-  return j.contains("status") ? json{{"metadata", {{"name", "p"}}}, {"status", j["status"]}}
-                              : json{{"metadata", {{"name", "p"}}}, {"status", j}};
-}
+json fixture(const std::string& name) { return kiwi::test::k8s_fixture(name); }
+json pod_with_status(const std::string& name) { return kiwi::test::k8s_pod_with_status(name); }
 
 kiwi::kaniko_job_spec sample_spec() {
   kiwi::kaniko_job_spec spec;
