@@ -268,8 +268,8 @@ image_build_outcome build_and_push(const buildah_build_request& request, bool bu
   fs::create_directories(storage.root / "tmp");
   const private_dir dir(request.temp_root.empty() ? fs::temp_directory_path() : request.temp_root);
   const fs::path auth_file = dir.path() / "auth.json";
-  write_private_file(auth_file, auth_file_json(request.registry));
-  write_private_file(dir.path() / "registries.conf", registries_conf(request.registry));
+  create_private_file(auth_file, auth_file_json(request.registry));
+  create_private_file(dir.path() / "registries.conf", registries_conf(request.registry));
 
   std::vector<std::string> env = environment_subset(
       {"PATH", "http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"});

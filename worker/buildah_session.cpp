@@ -34,7 +34,7 @@ private_dir::~private_dir() {
   fs::remove_all(path_, ignored);
 }
 
-void write_private_file(const fs::path& path, std::string_view content) {
+void create_private_file(const fs::path& path, std::string_view content) {
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0) {
     throw std::runtime_error("cannot create " + path.string() + ": " + std::strerror(errno));

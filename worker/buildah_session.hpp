@@ -28,7 +28,7 @@ class private_dir {
 };
 
 // Creates path (it must not exist) with mode 0600 and writes content; throws on failure.
-void write_private_file(const std::filesystem::path& path, std::string_view content);
+void create_private_file(const std::filesystem::path& path, std::string_view content);
 
 // At most `limit` bytes of a file, without trailing white space ("" when unreadable).
 std::string read_trimmed(const std::filesystem::path& path, std::size_t limit = 4096);
