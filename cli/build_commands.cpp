@@ -316,6 +316,26 @@ int build_command(command_env& env, const std::vector<std::string>& all) {
     print_build(b);
     return 0;
   }
+  if (verb == "scan") {
+    arguments a = env.parse(args, {});
+    const std::string id = one_name(a, "build id");
+    api_reply r = env.api().get("/builds/" + segment(id) + "/scan");
+    if (env.printed_json(r)) {
+      return 0;
+    }
+    const json& b = r.body;
+    std::cout << "build " << id << " scan: " << text_of(b, "status") << '\n'
+              << text_of(b, "message") << '\n';
+    std::vector<std::vector<std::string>> rows;
+    for (const json& f : b.value("findings", json::array())) {
+      rows.push_back({text_of(f, "severity"), text_of(f, "id"), text_of(f, "package"),
+                      text_of(f, "installed"), text_of(f, "fixed")});
+    }
+    if (!rows.empty()) {
+      print_table(std::cout, {"SEVERITY", "ID", "PACKAGE", "INSTALLED", "FIXED"}, rows);
+    }
+    return 0;
+  }
   if (verb == "cancel") {
     arguments a = env.parse(args, {});
     const std::string id = one_name(a, "build id");

@@ -15,7 +15,7 @@ commands:
   runtime list | show NAME | create [flags | --from-file F] | delete NAME | test NAME
   webhook show NAME | install NAME | rotate NAME
   build start NAME [--branch B | --commit SHA] [-f] | list NAME [--limit N] [--offset N]
-  build show ID | cancel ID | logs ID [-f]
+  build show ID | cancel ID | logs ID [-f] | scan ID
   queue
   token create NAME --role admin|deployer|developer|viewer | list | delete NAME
   deploy NAME --env E --build ID | history NAME --env E | rollback NAME --env E [--to REV]

@@ -220,6 +220,28 @@ build_stage_outcome build_with_kaniko(const build_stage_request& request,
 
 }  // namespace
 
+build_stage_outcome push_built_image(const build_stage_request& request,
+                                     const std::string& image) {
+  buildah_build_request push;
+  push.workspace = request.workspace;
+  push.references = {image};
+  push.registry = credentials_of(*request.registry);
+  push.storage = request.storage;
+  push.temp_root = request.temp_root;
+  push.secrets = service_secrets(request.service);
+  push.deadline = request.deadline;
+  push.cancel = request.cancel;
+  push.on_line = request.on_line;
+  image_build_outcome pushed = run_buildah_push(push);
+  if (auto* e = std::get_if<image_build_error>(&pushed)) {
+    return from_image_error(*e);
+  }
+  build_stage_result result;
+  result.image = image;
+  result.digest = std::get<image_build_result>(pushed).digest;
+  return result;
+}
+
 std::string local_image_name(std::string_view service, std::string_view tag) {
   return "localhost/kiwi/" + std::string(service) + ":" + std::string(tag);
 }
@@ -326,6 +348,7 @@ build_stage_outcome run_build_stage(const build_stage_request& request) {
   if (request.registry) {
     build.registry = credentials_of(*request.registry);
   }
+  build.push = false;  // after the scan: the push stage
   build.storage = request.storage;
   build.network = request.network;
   if (request.network.mode == "host") {

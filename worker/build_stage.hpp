@@ -62,6 +62,10 @@ using build_stage_outcome = std::variant<build_stage_result, build_stage_failure
 
 build_stage_outcome run_build_stage(const build_stage_request& request);
 
+// The push stage: pushes `image`, built by run_build_stage with buildah into request.storage,
+// to request.registry. The result's digest is the pushed manifest's.
+build_stage_outcome push_built_image(const build_stage_request& request, const std::string& image);
+
 // The image reference for a service without a registry: built and kept in the worker's local
 // storage only, under a name no registry resolves.
 std::string local_image_name(std::string_view service, std::string_view tag);

@@ -17,6 +17,7 @@
 #include "common/security/redact.hpp"
 #include "common/security/crypto.hpp"  // base64_encode
 #include "worker/buildah_output.hpp"
+#include "worker/buildah_session.hpp"
 #include "worker/registry_errors.hpp"
 #include "common/base/child_process.hpp"
 #include "worker/dockerfile_outline.hpp"
@@ -29,92 +30,6 @@ namespace fs = std::filesystem;
 
 constexpr std::size_t tail_size = 20;
 constexpr std::size_t max_dockerfile_bytes = 1 << 20;  // read for line numbers only
-
-// A directory only this process can read, removed with its contents on every way out.
-class private_dir {
- public:
-  explicit private_dir(const fs::path& parent) {
-    fs::create_directories(parent);
-    std::string name = (parent / "kiwi-buildah-XXXXXX").string();
-    if (::mkdtemp(name.data()) == nullptr) {  // mode 0700
-      throw std::runtime_error("cannot create a private directory in " + parent.string() + ": " +
-                               std::strerror(errno));
-    }
-    path_ = name;
-  }
-  ~private_dir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  private_dir(const private_dir&) = delete;
-  private_dir& operator=(const private_dir&) = delete;
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
-
-// Creates path (it must not exist) with mode 0600 and writes content.
-void write_private_file(const fs::path& path, std::string_view content) {
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0) {
-    throw std::runtime_error("cannot create " + path.string() + ": " + std::strerror(errno));
-  }
-  std::size_t done = 0;
-  while (done < content.size()) {
-    const ssize_t n = ::write(fd, content.data() + done, content.size() - done);
-    if (n < 0 && errno == EINTR) {
-      continue;
-    }
-    if (n <= 0) {
-      const int saved = errno;
-      ::close(fd);
-      throw std::runtime_error("cannot write " + path.string() + ": " + std::strerror(saved));
-    }
-    done += static_cast<std::size_t>(n);
-  }
-  ::close(fd);
-}
-
-std::string read_trimmed(const fs::path& path, std::size_t limit = 4096) {
-  std::ifstream in(path, std::ios::binary);
-  std::string text(limit, '\0');
-  in.read(text.data(), static_cast<std::streamsize>(limit));
-  text.resize(static_cast<std::size_t>(in.gcount()));
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) {
-    text.pop_back();
-  }
-  return text;
-}
-
-// containers-auth.json(5): {"auths": {"host": {"auth": base64("user:password")}}}.
-std::string auth_file_json(const std::optional<registry_credentials>& registry) {
-  nlohmann::json auths = nlohmann::json::object();
-  if (registry && !registry->username.empty()) {
-    auths[registry_host(registry->url)] = {
-        {"auth", base64_encode(registry->username + ":" + registry->password)}};
-  }
-  return nlohmann::json{{"auths", auths}}.dump();
-}
-
-bool insecure(const registry_credentials& registry) {
-  return registry.insecure || registry_plain_http(registry.url);
-}
-
-// containers-registries.conf(5) for this build: short names resolve on Docker Hub, as with
-// Docker; an insecure registry is marked so for base image pulls from it too.
-std::string registries_conf(const std::optional<registry_credentials>& registry) {
-  std::string conf =
-      "unqualified-search-registries = [\"docker.io\"]\n"
-      "short-name-mode = \"permissive\"\n";
-  if (registry && insecure(*registry)) {
-    const std::string host = registry_host(registry->url);
-    if (host.find_first_of("\"\\\n") == std::string::npos) {
-      conf += "\n[[registry]]\nlocation = \"" + host + "\"\ninsecure = true\n";
-    }
-  }
-  return conf;
-}
 
 // Whether `inner` is `outer` or below it (both canonical).
 bool is_within(const fs::path& outer, const fs::path& inner) {
@@ -203,21 +118,22 @@ std::optional<image_build_error> interrupted(const child_result& r, bool pushing
   return std::nullopt;
 }
 
-image_build_outcome build_and_push(const buildah_build_request& request) {
-  redactor secrets;
-  if (request.registry) {
-    secrets.add(request.registry->password, request.registry->username);
-  }
-  for (const auto& s : request.secrets) {
-    secrets.add(s);
-  }
+// The options every command of a build gets: where buildah finds credentials and settings.
+struct buildah_paths {
+  const fs::path& dir;  // the build's private directory
+  fs::path auth_file;
+  std::string retry_delay;
+};
 
-  if (request.storage.root.empty()) {
-    return failure(image_build_errc::other, "Image build failed: no buildah storage directory");
-  }
-  if (request.references.empty()) {
-    return failure(image_build_errc::other, "Image build failed: no image reference to tag");
-  }
+// Checks the Dockerfile and context, then `buildah bud`: the image's id into result.
+std::optional<image_build_error> build_image(const buildah_build_request& request,
+                                             const buildah_run& runner, const redactor& secrets,
+                                             const buildah_paths& paths,
+                                             image_build_result& result) {
+  const buildah_storage& storage = request.storage;
+  const fs::path& auth_file = paths.auth_file;
+  const fs::path& dir_path = paths.dir;
+  const std::string& retry_delay = paths.retry_delay;
   std::error_code ec;
   const fs::path workspace = fs::canonical(request.workspace, ec);
   if (ec) {
@@ -246,29 +162,8 @@ image_build_outcome build_and_push(const buildah_build_request& request) {
   const dockerfile_outline outline =
       outline_dockerfile(read_trimmed(dockerfile, max_dockerfile_bytes));
 
-  const buildah_storage& storage = request.storage;
-  fs::create_directories(storage.root / "tmp");
-  const private_dir dir(request.temp_root.empty() ? fs::temp_directory_path() : request.temp_root);
-  const fs::path auth_file = dir.path() / "auth.json";
-  write_private_file(auth_file, auth_file_json(request.registry));
-  write_private_file(dir.path() / "registries.conf", registries_conf(request.registry));
-
-  std::vector<std::string> env = environment_subset(
-      {"PATH", "http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"});
-  if (std::none_of(env.begin(), env.end(),
-                   [](const std::string& e) { return e.starts_with("PATH="); })) {
-    env.emplace_back("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
-  }
-  set_environment(env, "HOME", dir.path().string());
-  set_environment(env, "TMPDIR", (storage.root / "tmp").string());
-  set_environment(env, "CONTAINERS_REGISTRIES_CONF", (dir.path() / "registries.conf").string());
-
-  const buildah_run runner{request, secrets, env};
-  const std::string retry_delay = std::to_string(request.retry_delay.count()) + "ms";
-
-  // Build.
   std::vector<std::string> argv = buildah_argv(storage);
-  const fs::path iid_file = dir.path() / "image-id";
+  const fs::path iid_file = dir_path / "image-id";
   argv.emplace_back("bud");
   const std::vector<std::string> isolation = build_isolation_args(request.network);
   argv.insert(argv.end(), isolation.begin(), isolation.end());
@@ -293,7 +188,7 @@ image_build_outcome build_and_push(const buildah_build_request& request) {
   child_result built = runner.run(argv, log, tail);
   if (auto e = interrupted(built, false)) {
     e->last_lines.assign(tail.begin(), tail.end());
-    return *e;
+    return e;
   }
   if (!built.succeeded()) {
     image_build_error e = classify_bud_failure(log, outline, built.exit_code);
@@ -301,35 +196,40 @@ image_build_outcome build_and_push(const buildah_build_request& request) {
     e.last_lines.assign(tail.begin(), tail.end());
     return e;
   }
-  image_build_result result;
   result.image_id = read_trimmed(iid_file);
-  result.references = request.references;
-  if (!request.registry) {
-    return result;
-  }
+  return std::nullopt;
+}
 
-  // Push every reference.
+// Pushes every reference (already in the storage): the first one's digest into result.
+std::optional<image_build_error> push_image(const buildah_build_request& request,
+                                            const buildah_run& runner, const redactor& secrets,
+                                            const buildah_paths& paths,
+                                            image_build_result& result) {
+  const buildah_storage& storage = request.storage;
+  const fs::path& auth_file = paths.auth_file;
+  const std::string& retry_delay = paths.retry_delay;
+  std::deque<std::string> tail;
   const std::string host = registry_host(request.registry->url);
   for (const auto& ref : request.references) {
     if (request.cancel != nullptr && request.cancel->load()) {
       return failure(image_build_errc::cancelled, "Image push cancelled");
     }
-    const fs::path digest_file = dir.path() / "digest";
-    fs::remove(digest_file, ec);
+    const fs::path digest_file = paths.dir / "digest";
+    std::error_code ignored;
+    fs::remove(digest_file, ignored);
     std::vector<std::string> push = buildah_argv(storage);
     push.insert(push.end(),
                 {"push", "--authfile", auth_file.string(), "--digestfile", digest_file.string(),
                  "--format", "docker", "--retry-delay", retry_delay});
-    if (insecure(*request.registry)) {
+    if (registry_is_insecure(*request.registry)) {
       push.emplace_back("--tls-verify=false");
     }
     push.insert(push.end(), {ref, "docker://" + ref});
     bud_log push_log;
-    tail.clear();
     child_result pushed = runner.run(push, push_log, tail);
     if (auto e = interrupted(pushed, true)) {
       e->last_lines.assign(tail.begin(), tail.end());
-      return *e;
+      return e;
     }
     if (!pushed.succeeded()) {
       image_build_error e = classify_push_failure(push_log.error(), host);
@@ -344,6 +244,57 @@ image_build_outcome build_and_push(const buildah_build_request& request) {
     }
     if (result.digest.empty()) {
       result.digest = std::move(digest);
+    }
+  }
+  return std::nullopt;
+}
+
+image_build_outcome build_and_push(const buildah_build_request& request, bool build, bool push) {
+  redactor secrets;
+  if (request.registry) {
+    secrets.add(request.registry->password, request.registry->username);
+  }
+  for (const auto& s : request.secrets) {
+    secrets.add(s);
+  }
+
+  if (request.storage.root.empty()) {
+    return failure(image_build_errc::other, "Image build failed: no buildah storage directory");
+  }
+  if (request.references.empty()) {
+    return failure(image_build_errc::other, "Image build failed: no image reference to tag");
+  }
+  const buildah_storage& storage = request.storage;
+  fs::create_directories(storage.root / "tmp");
+  const private_dir dir(request.temp_root.empty() ? fs::temp_directory_path() : request.temp_root);
+  const fs::path auth_file = dir.path() / "auth.json";
+  create_private_file(auth_file, auth_file_json(request.registry));
+  create_private_file(dir.path() / "registries.conf", registries_conf(request.registry));
+
+  std::vector<std::string> env = environment_subset(
+      {"PATH", "http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"});
+  if (std::none_of(env.begin(), env.end(),
+                   [](const std::string& e) { return e.starts_with("PATH="); })) {
+    env.emplace_back("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+  }
+  set_environment(env, "HOME", dir.path().string());
+  set_environment(env, "TMPDIR", (storage.root / "tmp").string());
+  set_environment(env, "CONTAINERS_REGISTRIES_CONF", (dir.path() / "registries.conf").string());
+
+  const buildah_run runner{request, secrets, env};
+
+  const buildah_paths paths{dir.path(), auth_file,
+                            std::to_string(request.retry_delay.count()) + "ms"};
+  image_build_result result;
+  result.references = request.references;
+  if (build) {
+    if (auto e = build_image(request, runner, secrets, paths, result)) {
+      return *e;
+    }
+  }
+  if (push && request.registry) {
+    if (auto e = push_image(request, runner, secrets, paths, result)) {
+      return *e;
     }
   }
   return result;
@@ -388,10 +339,18 @@ std::string remove_build_containers(const buildah_storage& storage) {
 
 image_build_outcome run_buildah_build(const buildah_build_request& request) {
   try {
-    return build_and_push(request);
+    return build_and_push(request, true, request.push);
   } catch (const std::exception& e) {
     // File system trouble around the build (temp dir, storage dir): no secret is involved.
     return failure(image_build_errc::other, std::string("Image build failed: ") + e.what());
+  }
+}
+
+image_build_outcome run_buildah_push(const buildah_build_request& request) {
+  try {
+    return build_and_push(request, false, true);
+  } catch (const std::exception& e) {
+    return failure(image_build_errc::other, std::string("Image push failed: ") + e.what());
   }
 }
 

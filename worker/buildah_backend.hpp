@@ -47,6 +47,7 @@ struct buildah_build_request {
   std::vector<std::string> references;  // host/image:tag to tag, and push (see registry)
   std::vector<std::pair<std::string, std::string>> build_args;  // visible in `ps`: no secrets
   std::optional<registry_credentials> registry;  // nullopt: build only, nothing is pushed
+  bool push = true;  // false: run_buildah_build builds only (the push stage pushes later)
   buildah_storage storage;
   build_network network;  // what RUN steps may reach; the default: no network at all
   std::filesystem::path temp_root;   // where the private credentials directory is made;
@@ -75,5 +76,9 @@ std::string remove_build_containers(const buildah_storage& storage);
 // Builds, tags every reference, and pushes each one when a registry is given. Never throws:
 // failures come back as image_build_error with a message for the user and the last 20 lines.
 image_build_outcome run_buildah_build(const buildah_build_request& request);
+
+// Pushes every reference of an image already built into the storage (the push stage, after
+// the scan): the digest of the first. The Dockerfile fields of the request are not used.
+image_build_outcome run_buildah_push(const buildah_build_request& request);
 
 }  // namespace kiwi

@@ -160,6 +160,7 @@ struct job_runner::running {
   build_event base;
   std::optional<service_config> service;  // push: once resolved
   std::filesystem::path workspace;
+  field_list outputs;  // build-record fields of the finished stages, for the next ones
 };
 
 job_runner::job_runner(const kiwi_config& config, job_queue& queue, resource_store& store,
@@ -172,7 +173,7 @@ job_runner::job_runner(const kiwi_config& config, job_queue& queue, resource_sto
 
 asio::awaitable<void> job_runner::run(claimed_job job, job_control& control) {
   const pipeline_job facts = describe(job, config_.queue, worker_name_);
-  running build{std::move(job), control, {}, {}, {}};
+  running build{std::move(job), control, {}, {}, {}, {}};
   build.base.build_id = build.job.build_id;
   build.base.service = facts.service;
   build.base.ref = facts.ref;
@@ -211,7 +212,7 @@ asio::awaitable<std::optional<pipeline_event>> job_runner::perform(running& buil
     }
     case pipeline_action::kind::run_stage: {
       stage_job sj{&job, build.base, build.service ? &*build.service : nullptr, build.workspace,
-                   &build.control.stop};
+                   &build.control.stop, &build.outputs};
       stage_finished done;
       // A started deploy runs to its end: cancel requests are off, and its outcome stands
       // unless it stopped itself (its lease lost, or a shutdown while it waited for its turn).
@@ -219,6 +220,8 @@ asio::awaitable<std::optional<pipeline_event>> job_runner::perform(running& buil
       build.control.in_deploy = deploy;
       done.report = co_await stages_.run(action.stage, sj);
       build.control.in_deploy = false;
+      build.outputs.insert(build.outputs.end(), done.report.fields.begin(),
+                           done.report.fields.end());
       if (build.control.stop.load() &&
           (!deploy || done.report.what == stage_report::status::stopped)) {
         done.report = stage_report::stopped(build.control.reason);

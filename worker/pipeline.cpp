@@ -11,8 +11,8 @@ namespace {
 
 using action_kind = pipeline_action::kind;
 
-// The stage after `s`, or none when `s` ends the build. The next stages (scan before the push,
-// deploy after it) are each a value of pipeline_stage and a case here (docs/pipeline.md).
+// The stage after `s`, or none when `s` ends the build. The image is scanned before it is
+// pushed; a stage is a value of pipeline_stage and a case here (docs/pipeline.md).
 std::optional<pipeline_stage> next_stage(pipeline_stage s, const pipeline_position& at) {
   switch (s) {
     case pipeline_stage::clone:
@@ -21,6 +21,10 @@ std::optional<pipeline_stage> next_stage(pipeline_stage s, const pipeline_positi
       }
       return pipeline_stage::build;
     case pipeline_stage::build:
+      return pipeline_stage::scan;
+    case pipeline_stage::scan:
+      return pipeline_stage::push;
+    case pipeline_stage::push:
       return at.auto_deploy ? std::optional(pipeline_stage::deploy) : std::nullopt;
     case pipeline_stage::deploy:
     case pipeline_stage::noop:
@@ -42,6 +46,10 @@ std::string started_message(const pipeline_job& job, pipeline_stage s) {
       return "cloning " + job.ref + " at " + job.sha.substr(0, 12);
     case pipeline_stage::build:
       return "building the image";
+    case pipeline_stage::scan:
+      return "scanning the image";
+    case pipeline_stage::push:
+      return "pushing the image";
     case pipeline_stage::noop:
       return "no-op stage (" + std::to_string(job.noop_ms) + " ms)";
     case pipeline_stage::deploy:
@@ -102,10 +110,12 @@ pipeline_step finish(const pipeline_position& at, build_end end) {
 // A failed step of `stage`, as retry_policy decides: retry later, fail, or dead-letter.
 // `started`: whether the stage's stage.started was recorded (then it fails with the build).
 pipeline_step fail(const pipeline_job& job, const pipeline_position& at, std::string_view stage,
-                   const std::string& message, failure_kind kind, bool started) {
+                   const std::string& message, failure_kind kind, bool started,
+                   field_list fields = {}) {
   build_end end;
   if (started) {
-    end.stage = mark(std::string(stage), event_type::stage_failed, "failed", message);
+    end.stage = mark(std::string(stage), event_type::stage_failed, "failed", message,
+                     std::move(fields));
   }
   end.error = message;
   end.message = message;
@@ -192,7 +202,7 @@ pipeline_step stage_done(const pipeline_job& job, pipeline_position at, stage_re
     case stage_report::status::stopped:
       return stopped(job, at, report.reason);
     case stage_report::status::failed:
-      return fail(job, at, stage, report.message, report.kind, true);
+      return fail(job, at, stage, report.message, report.kind, true, std::move(report.fields));
     case stage_report::status::succeeded:
       break;
   }
@@ -222,6 +232,8 @@ std::string_view to_string(pipeline_stage s) {
   switch (s) {
     case pipeline_stage::clone: return "clone";
     case pipeline_stage::build: return "build";
+    case pipeline_stage::scan: return "scan";
+    case pipeline_stage::push: return "push";
     case pipeline_stage::noop: return "noop";
     case pipeline_stage::deploy: return "deploy";
   }

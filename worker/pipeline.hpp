@@ -5,7 +5,7 @@
 // events; tests step it by hand (tests/unit/pipeline_test.cpp). docs/pipeline.md shows the
 // states and how a stage is added.
 //
-// A push build: resolve the service's settings, clone, then build (build and push the image)
+// A push build: resolve the service's settings, clone, then build, scan and push the image
 // unless the service's dockerfile mode is none. A noop build: one stage that sleeps. Each stage
 // is started (its stage.started recorded, unless the claim already did it for the first stage),
 // run, and closed (stage.succeeded recorded) before the next one starts; the last stage's
@@ -27,7 +27,7 @@ namespace kiwi {
 
 // The stages a build may run. A new stage (scan, deploy) is a value here, its place in
 // next_stage() (pipeline.cpp) and its started message; job_runner runs it.
-enum class pipeline_stage { clone, build, noop, deploy };
+enum class pipeline_stage { clone, build, scan, push, noop, deploy };
 std::string_view to_string(pipeline_stage s);
 
 // Why a running build is asked to stop.
@@ -104,7 +104,7 @@ struct pipeline_action {
 struct stage_report {
   enum class status { succeeded, failed, stopped } what = status::succeeded;
   std::string message;  // succeeded: stage.succeeded's text; failed: the error
-  field_list fields;    // succeeded: build-record fields (tree, image, digest, ...)
+  field_list fields;    // build-record fields (tree, image, digest, a failed scan's summary)
   std::string summary;  // succeeded: build.succeeded's text when this stage ends the build
   failure_kind kind = failure_kind::permanent;  // failed
   stop_reason reason = stop_reason::none;       // stopped

@@ -15,6 +15,7 @@
 #include "worker/build_stage.hpp"
 #include "worker/build_target.hpp"
 #include "worker/clone_stage.hpp"
+#include "worker/scan_stage.hpp"
 
 namespace asio = boost::asio;
 
@@ -46,6 +47,18 @@ build_event log_event(const build_event& base, std::string_view stage) {
   e.stage = std::string(stage);
   e.status = "running";
   return e;
+}
+
+// A field an earlier stage of this build recorded (the build stage's image, ...).
+std::string earlier_field(const stage_job& job, std::string_view key) {
+  if (job.earlier != nullptr) {
+    for (const auto& [k, v] : *job.earlier) {
+      if (k == key) {
+        return v;
+      }
+    }
+  }
+  return {};
 }
 
 std::chrono::milliseconds since(std::chrono::steady_clock::time_point start) {
@@ -102,6 +115,8 @@ asio::awaitable<stage_report> stage_runner::run(pipeline_stage stage, const stag
   switch (stage) {
     case pipeline_stage::clone: co_return co_await clone(job);
     case pipeline_stage::build: co_return co_await build(job);
+    case pipeline_stage::scan: co_return co_await scan(job);
+    case pipeline_stage::push: co_return co_await push(job);
     case pipeline_stage::noop: co_return co_await noop(job);
     case pipeline_stage::deploy:
       if (job.job->field_or("kind") == "deploy") {
@@ -201,25 +216,7 @@ asio::awaitable<stage_report> stage_runner::build(const stage_job& job) {
   request.deadline = std::chrono::steady_clock::now() + config_.worker.build_timeout;
   request.cancel = job.cancel;
   auto executor = co_await asio::this_coro::executor;
-  // Lines arrive on a blocking thread; each becomes a stage.log event written from the I/O
-  // thread. Past max_log_lines one truncation line is stored and the rest dropped (the failure
-  // event still carries the last lines).
-  auto lines = std::make_shared<std::atomic<unsigned>>(0);
-  const unsigned cap = config_.worker.max_log_lines;
-  request.on_line = [this, executor, lines, cap,
-                     e = log_event(base, "build")](std::string_view line) {
-    const unsigned n = lines->fetch_add(1) + 1;
-    if (n > cap + 1) {
-      return;
-    }
-    build_event log = e;
-    log.message = n <= cap ? std::string(line)
-                           : fmt::format("[log truncated: only the first {} lines of this "
-                                         "build are stored]",
-                                         cap);
-    log.ts = std::chrono::system_clock::now();
-    asio::post(executor, [this, log = std::move(log)]() { queue_.record_detached(log); });
-  };
+  request.on_line = log_lines(base, "build", executor);
   std::error_code ignored;
   std::filesystem::create_directories(request.temp_root, ignored);
   const auto started = std::chrono::steady_clock::now();
@@ -238,9 +235,12 @@ asio::awaitable<stage_report> stage_runner::build(const stage_job& job) {
   }
   const auto& built = std::get<build_stage_result>(outcome);
   stage_report r;
+  r.fields.emplace_back("builder", request.runtime ? "kaniko" : "buildah");
+  if (!built.image_id.empty()) {
+    r.fields.emplace_back("image_id", built.image_id);
+  }
   r.message = built.digest.empty()
-                  ? fmt::format("built {} in {} ms (not pushed: the service has no registry)",
-                                built.image, took.count())
+                  ? fmt::format("built {} in {} ms", built.image, took.count())
                   : fmt::format("built and pushed {}@{} in {} ms", built.image, built.digest,
                                 took.count());
   r.summary = r.message;
@@ -255,6 +255,112 @@ asio::awaitable<stage_report> stage_runner::build(const stage_job& job) {
     r.fields.emplace_back("dockerfile_generated_by", built.generated_by);
   }
   co_return r;
+}
+
+asio::awaitable<stage_report> stage_runner::scan(const stage_job& job) {
+  scan_stage_outcome out;
+  if (config_.scan.trivy_path.empty()) {
+    out = skipped_scan("scan skipped: no scanner configured (scan.trivy_path)");
+  } else if (!job.service->scan.enabled) {
+    out = skipped_scan("scan skipped: the service's scan.enabled is false");
+  } else if (earlier_field(job, "builder") == "kaniko") {
+    out = skipped_scan("scan skipped: Kaniko builds push in their build stage and are not "
+                       "scanned yet (docs/scan.md)");
+  } else {
+    scan_stage_request request;
+    request.image = earlier_field(job, "image_id");
+    if (request.image.empty()) {
+      request.image = earlier_field(job, "image");
+    }
+    request.storage.root = config_.data_dir / "buildah";
+    request.storage.driver = config_.worker.storage_driver;
+    request.scanner = config_.scan;
+    request.service = job.service->scan;
+    request.today = utc_date(std::chrono::system_clock::now());
+    request.temp_root = config_.data_dir / "tmp";
+    request.cancel = job.cancel;
+    auto executor = co_await asio::this_coro::executor;
+    request.on_line = log_lines(job.base, "scan", executor);
+    auto work = [&request]() { return run_scan_stage(request); };
+    out = co_await run_blocking(blocking_, executor, work);
+  }
+  if (!out.report.empty()) {
+    // Stored before the stage's outcome names it; a build without it would point at nothing.
+    if (const auto ec = co_await queue_.store_scan_report(job.base.build_id, out.report)) {
+      co_return stage_report::failed("Scan failed: cannot store the report (" + ec.message() +
+                                         ")",
+                                     failure_kind::transient);
+    }
+  }
+  stage_report r;
+  if (out.what == scan_stage_outcome::status::failed) {
+    r = stage_report::failed(out.message, out.kind);
+  }
+  r.message = out.message;
+  r.fields.emplace_back("scan", out.record);
+  co_return r;
+}
+
+asio::awaitable<stage_report> stage_runner::push(const stage_job& job) {
+  const std::string image = earlier_field(job, "image");
+  stage_report r;
+  if (earlier_field(job, "builder") == "kaniko") {
+    r.message = "pushed by Kaniko in the build stage";
+    r.summary = "built and pushed " + image + "@" + earlier_field(job, "digest");
+    co_return r;
+  }
+  build_stage_request target;
+  target.service = *job.service;
+  if (auto missing = co_await resolve_build_target(config_, store_, *job.service, target)) {
+    co_return stage_report::failed(missing->message, missing->kind);
+  }
+  if (!target.registry) {
+    r.message = "not pushed: the service has no registry (the image stays in the worker's "
+                "storage as " + image + ")";
+    r.summary = "built " + image + " (not pushed: the service has no registry)";
+    co_return r;
+  }
+  target.workspace = job.workspace;
+  target.storage.root = config_.data_dir / "buildah";
+  target.storage.driver = config_.worker.storage_driver;
+  target.temp_root = config_.data_dir / "tmp";
+  target.deadline = std::chrono::steady_clock::now() + config_.worker.build_timeout;
+  target.cancel = job.cancel;
+  auto executor = co_await asio::this_coro::executor;
+  target.on_line = log_lines(job.base, "push", executor);
+  const auto started = std::chrono::steady_clock::now();
+  auto work = [&target, &image]() { return push_built_image(target, image); };
+  build_stage_outcome outcome = co_await run_blocking(blocking_, executor, work);
+  if (auto* f = std::get_if<build_stage_failure>(&outcome)) {
+    co_return stage_report::failed(f->message, f->kind);
+  }
+  const std::string digest = std::get<build_stage_result>(outcome).digest;
+  r.message = fmt::format("pushed {}@{} in {} ms", image, digest, since(started).count());
+  r.summary = "built and pushed " + image + "@" + digest;
+  r.fields.emplace_back("digest", digest);
+  co_return r;
+}
+
+std::function<void(std::string_view)> stage_runner::log_lines(
+    const build_event& base, std::string_view stage, const asio::any_io_executor& executor) {
+  // Lines arrive on a blocking thread; each becomes a stage.log event written from the I/O
+  // thread. Past max_log_lines one truncation line is stored and the rest dropped (the failure
+  // event still carries the last lines).
+  auto lines = std::make_shared<std::atomic<unsigned>>(0);
+  const unsigned cap = config_.worker.max_log_lines;
+  return [this, executor, lines, cap, e = log_event(base, stage)](std::string_view line) {
+    const unsigned n = lines->fetch_add(1) + 1;
+    if (n > cap + 1) {
+      return;
+    }
+    build_event log = e;
+    log.message = n <= cap ? std::string(line)
+                           : fmt::format("[log truncated: only the first {} lines of this "
+                                         "stage are stored]",
+                                         cap);
+    log.ts = std::chrono::system_clock::now();
+    asio::post(executor, [this, log = std::move(log)]() { queue_.record_detached(log); });
+  };
 }
 
 // The workspace goes before the outcome is recorded: finishing may hand this slot to the next

@@ -1,14 +1,16 @@
 #pragma once
 // Runs the stages of worker/pipeline.hpp for job_runner: reads the service's settings, clones,
-// builds, sleeps (noop), and says what each came to as a stage_report. Each stage's output goes
+// builds, scans and pushes the image (scan_stage.hpp, build_stage.hpp), sleeps (noop), and says what each came to as a stage_report. Each stage's output goes
 // out as stage.log events while it runs. Blocking work (libgit2, buildah, the file system) runs
 // on the worker's blocking pool; the rest on the calling coroutine's executor.
 
 #include <atomic>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/thread_pool.hpp>
 
@@ -29,6 +31,7 @@ struct stage_job {
   const service_config* service = nullptr;  // push: set once resolve_service found it
   std::filesystem::path workspace;          // data_dir/workspaces/<build_id>
   const std::atomic<bool>* cancel = nullptr;
+  const field_list* earlier = nullptr;  // build-record fields of this try's finished stages
 };
 
 class stage_runner {
@@ -50,7 +53,12 @@ class stage_runner {
  private:
   boost::asio::awaitable<stage_report> clone(const stage_job& job);
   boost::asio::awaitable<stage_report> build(const stage_job& job);
+  boost::asio::awaitable<stage_report> scan(const stage_job& job);
+  boost::asio::awaitable<stage_report> push(const stage_job& job);
   boost::asio::awaitable<stage_report> noop(const stage_job& job);
+  // stage.log events for a stage's output lines, at most worker.max_log_lines per stage.
+  std::function<void(std::string_view)> log_lines(const build_event& base, std::string_view stage,
+                                                  const boost::asio::any_io_executor& executor);
 
   const kiwi_config& config_;
   job_queue& queue_;  // stage.log events, written detached

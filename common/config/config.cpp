@@ -94,7 +94,7 @@ kiwi_config parse_config_fields(std::string_view json_text, const std::filesyste
                  {"listen", "redis", "data_dir", "max_body_bytes", "http", "redis_timeout_ms",
                   "worker", "queue", "build", "registries", "runtimes", "services",
                   "public_url", "secrets_key_file", "api", "git", "webhook_replay_window_s",
-                  "redis_password_file", "redis_tls", "retention"});
+                  "redis_password_file", "redis_tls", "retention", "scan"});
   kiwi_config c;
 
   std::string listen = get_string(root, "listen", "listen", false, "127.0.0.1:8080");

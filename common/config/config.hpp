@@ -67,7 +67,7 @@ struct worker_config {
   bool keep_workspaces = false;
   // SIGTERM: how long running stages may go on before their jobs are handed back.
   std::chrono::milliseconds drain_timeout{30'000};
-  std::chrono::seconds build_timeout{1800};  // the build stage's deadline (build and push)
+  std::chrono::seconds build_timeout{1800};  // the build stage's deadline, and the push stage's
   // stage.log lines stored per build (a build's event stream holds ~10,000 entries); the rest
   // is dropped after one truncation line, and a failure still carries the last 20 lines.
   unsigned max_log_lines = 5000;
@@ -104,6 +104,17 @@ struct build_config {
   std::string subnet = "10.231.0.0/24";  // isolated: the IPv4 subnet of Kiwi's build bridge
 };
 
+// The image scanner (docs/scan.md): Trivy, run by the worker's scan stage on every image it
+// builds before the push. No trivy_path: no scanner is configured, and the scan stage is
+// skipped and says so.
+struct scan_settings {
+  std::string trivy_path;  // the trivy executable; empty: no scanner
+  // The scanner's image, for builds on Kubernetes (Kaniko), pinned by tag.
+  std::string image = "docker.io/aquasec/trivy:0.58.1";
+  std::chrono::seconds timeout{300};                 // a scan that runs longer fails the build
+  std::size_t max_report_bytes = 4 * 1024 * 1024;    // a larger report fails the build
+};
+
 // Where git connections may go (clone, fetch, connection test, preview): docs/security.md.
 struct git_config {
   host_policy hosts;  // git.allowed_hosts / git.denied_hosts
@@ -134,6 +145,7 @@ struct kiwi_config {
   queue_config queue;
   retention_config retention;
   build_config build;
+  scan_settings scan;
   std::vector<registry_config> registries;
   std::vector<runtime_config> runtimes;
   std::vector<service_config> services;

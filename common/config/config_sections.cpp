@@ -237,6 +237,28 @@ void parse_config_sections(const json& root, kiwi_config& c) {
     }
   }
 
+  if (const json* s = member(root, "scan")) {
+    if (!s->is_object()) {
+      fail("scan", R"(must be an object, e.g. {"trivy_path": "/usr/local/bin/trivy"})");
+    }
+    reject_unknown(*s, "scan", {"trivy_path", "image", "timeout_s", "max_report_bytes"});
+    c.scan.trivy_path = get_string(*s, "trivy_path", "scan.trivy_path", false);
+    if (!c.scan.trivy_path.empty() && c.scan.trivy_path.front() != '/') {
+      fail("scan.trivy_path", "must be an absolute path to the trivy executable, e.g. "
+                              "/usr/local/bin/trivy (empty: no scanner, scans are skipped)");
+    }
+    c.scan.image = get_string(*s, "image", "scan.image", false, c.scan.image);
+    if (c.scan.image.empty() || c.scan.image.find_first_of(" \t\n") != std::string::npos) {
+      fail("scan.image", "must be one image reference without spaces, e.g. "
+                         "docker.io/aquasec/trivy:0.58.1");
+    }
+    c.scan.timeout =
+        std::chrono::seconds(get_uint(*s, "timeout_s", "scan.timeout_s", 300, 5, 24 * 3600));
+    c.scan.max_report_bytes =
+        get_uint(*s, "max_report_bytes", "scan.max_report_bytes", 4ull * 1024 * 1024, 4096,
+                 256ull * 1024 * 1024);
+  }
+
 }
 
 }  // namespace kiwi

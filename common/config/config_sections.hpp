@@ -1,5 +1,5 @@
 #pragma once
-// The option groups of the config file (http, worker, queue, retention, git, build), each read
+// The option groups of the config file (http, worker, queue, retention, git, build, scan), each read
 // into kiwi_config and validated with errors naming the key; config.cpp reads the top-level
 // keys and the resource lists around them. Internal to the config library.
 

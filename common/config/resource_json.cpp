@@ -53,6 +53,17 @@ json to_json(const service_config& s, bool include_secrets) {
       d.push_back(to_json(e, include_secrets));
     }
   }
+  json ignore = json::array();
+  for (const scan_ignore& i : s.scan.ignore) {
+    json e{{"id", i.id}};
+    if (!i.expires.empty()) e["expires"] = i.expires;
+    if (!i.reason.empty()) e["reason"] = i.reason;
+    ignore.push_back(std::move(e));
+  }
+  j["scan"] = {{"enabled", s.scan.enabled},
+               {"fail_on", s.scan.fail_on},
+               {"ignore_unfixed", s.scan.ignore_unfixed},
+               {"ignore", ignore}};
   return j;
 }
 

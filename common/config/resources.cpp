@@ -1,5 +1,8 @@
 #include "common/config/resources.hpp"
 
+#include <algorithm>
+#include <iterator>
+
 #include "common/build/dockerfile.hpp"
 #include "common/config/deploy_environment.hpp"
 #include "common/base/json_fields.hpp"
@@ -94,6 +97,79 @@ dockerfile_config parse_dockerfile(const json& j) {
   return d;
 }
 
+// YYYY-MM-DD with a month and day that exist (leap years included).
+bool is_date(const std::string& d) {
+  if (d.size() != 10 || d[4] != '-' || d[7] != '-') {
+    return false;
+  }
+  for (std::size_t i : {0, 1, 2, 3, 5, 6, 8, 9}) {
+    if (d[i] < '0' || d[i] > '9') {
+      return false;
+    }
+  }
+  const int year = std::stoi(d.substr(0, 4)), month = std::stoi(d.substr(5, 2)),
+            day = std::stoi(d.substr(8, 2));
+  const bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+  const int days[] = {31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  return month >= 1 && month <= 12 && day >= 1 && day <= days[month - 1];
+}
+
+// scan: {"enabled", "fail_on", "ignore_unfixed", "ignore": ["CVE-..." | {"id", "expires",
+// "reason"}]} (docs/scan.md).
+scan_config parse_scan(const json& j) {
+  if (!j.is_object()) {
+    fail("scan", R"(must be an object, e.g. {"fail_on": "CRITICAL", "ignore": ["CVE-2024-1234"]})");
+  }
+  reject_unknown(j, "scan", {"enabled", "fail_on", "ignore_unfixed", "ignore"});
+  scan_config c;
+  c.enabled = get_bool(j, "enabled", "scan.enabled", true);
+  c.fail_on = get_string(j, "fail_on", "scan.fail_on", false, c.fail_on);
+  static constexpr std::string_view levels[] = {"CRITICAL", "HIGH", "MEDIUM", "LOW", "UNKNOWN",
+                                                "NONE"};
+  if (std::find(std::begin(levels), std::end(levels), c.fail_on) == std::end(levels)) {
+    fail("scan.fail_on", "must be one of CRITICAL, HIGH, MEDIUM, LOW, UNKNOWN (the lowest "
+                         "severity that fails the build) or NONE (report only)");
+  }
+  c.ignore_unfixed = get_bool(j, "ignore_unfixed", "scan.ignore_unfixed", false);
+  const json* list = member(j, "ignore");
+  if (list == nullptr) {
+    return c;
+  }
+  if (!list->is_array()) {
+    fail("scan.ignore", R"(must be a list of ids ("CVE-2024-1234") or objects )"
+                        R"({"id", "expires": "YYYY-MM-DD", "reason"})");
+  }
+  for (std::size_t i = 0; i < list->size(); ++i) {
+    const json& e = (*list)[i];
+    const std::string at = "scan.ignore[" + std::to_string(i) + "]";
+    scan_ignore entry;
+    if (e.is_string()) {
+      entry.id = e.get<std::string>();
+    } else if (e.is_object()) {
+      reject_unknown(e, at, {"id", "expires", "reason"});
+      entry.id = get_string(e, "id", at + ".id", true);
+      entry.expires = get_string(e, "expires", at + ".expires", false);
+      entry.reason = get_string(e, "reason", at + ".reason", false);
+      if (!entry.expires.empty() && !is_date(entry.expires)) {
+        fail(at + ".expires", "\"" + entry.expires + "\" is not a date: write YYYY-MM-DD, "
+                              "e.g. 2027-01-31 (the entry holds through that day, UTC)");
+      }
+    } else {
+      fail(at, R"(must be an id ("CVE-2024-1234") or {"id", "expires", "reason"})");
+    }
+    const bool printable = std::all_of(entry.id.begin(), entry.id.end(), [](char ch) {
+      return ch > ' ' && ch < 127;
+    });
+    if (entry.id.empty() || entry.id.size() > 128 || !printable) {
+      fail(e.is_string() ? at : at + ".id",
+           "must be a vulnerability id as the scanner reports it, e.g. CVE-2024-1234 or "
+           "GHSA-xxxx-xxxx-xxxx");
+    }
+    c.ignore.push_back(std::move(entry));
+  }
+  return c;
+}
+
 }  // namespace
 
 bool is_dns1123_label(std::string_view name) {
@@ -117,7 +193,7 @@ service_config parse_service(const json& j, const parse_context& ctx) {
                  {"name", "git_url", "branch", "token", "token_file", "ssh_key", "ssh_key_file",
                   "ssh_known_hosts", "git_username", "webhook_secret", "build_tags", "cancel_superseded",
                   "max_concurrent_builds", "dockerfile", "registry", "image", "tag_rule",
-                  "build_runtime", "deploy"});
+                  "build_runtime", "deploy", "scan"});
   service_config s;
   s.name = get_string(j, "name", "name", true);
   if (!is_dns1123_label(s.name)) {
@@ -208,6 +284,9 @@ service_config parse_service(const json& j, const parse_context& ctx) {
       fail("deploy", "deploys pull the image from a registry: set the service's \"registry\" "
                      "and \"image\"");
     }
+  }
+  if (const json* scan = member(j, "scan")) {
+    s.scan = parse_scan(*scan);
   }
   return s;
 }

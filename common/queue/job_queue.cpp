@@ -117,4 +117,20 @@ asio::awaitable<std::pair<boost::system::error_code, field_list>> job_queue::bui
   co_return std::pair{boost::system::error_code{}, fields};
 }
 
+asio::awaitable<boost::system::error_code> job_queue::store_scan_report(const std::string& build_id,
+                                                                   const std::string& report) {
+  auto r = co_await redis_.command(redis_args("SET", keys::build_scan_report(build_id), report),
+                                   timeout_);
+  co_return r.ec;
+}
+
+asio::awaitable<std::pair<boost::system::error_code, std::optional<std::string>>>
+job_queue::scan_report(const std::string& build_id) {
+  auto r = co_await redis_.command(redis_args("GET", keys::build_scan_report(build_id)), timeout_);
+  if (!r) {
+    co_return std::pair{r.ec, std::optional<std::string>{}};
+  }
+  co_return std::pair{boost::system::error_code{}, r.value.as_string()};
+}
+
 }  // namespace kiwi

@@ -201,6 +201,13 @@ class job_queue {
   boost::asio::awaitable<boost::system::error_code> unprotect_build(const std::string& service,
                                                                     const std::string& build_id);
 
+  // The full scanner report of a build's image (docs/scan.md), stored by its scan stage before
+  // the stage's outcome; scan_report answers nullopt when there is none.
+  boost::asio::awaitable<boost::system::error_code> store_scan_report(const std::string& build_id,
+                                                                      const std::string& report);
+  boost::asio::awaitable<std::pair<boost::system::error_code, std::optional<std::string>>>
+  scan_report(const std::string& build_id);
+
   // Fields of a build record (empty when it does not exist).
   boost::asio::awaitable<std::pair<boost::system::error_code, field_list>> build_record(
       const std::string& build_id);

@@ -56,6 +56,12 @@ inline std::string build_events(std::string_view build_id) {
   return std::string(prefix) + "build:" + std::string(build_id) + ":events";
 }
 
+// The full report of a build's image scan (string, at most scan.max_report_bytes; removed with
+// the build by retention).
+inline std::string build_scan_report(std::string_view build_id) {
+  return std::string(prefix) + "build:" + std::string(build_id) + ":scan";
+}
+
 // Builds of one service by queue time (sorted set, score = queued_at ms).
 inline std::string service_builds(std::string_view service) {
   return std::string(prefix) + "service:" + std::string(service) + ":builds";

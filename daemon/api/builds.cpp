@@ -9,6 +9,8 @@
 #include "common/base/json_fields.hpp"
 #include "common/queue/build_id.hpp"
 #include "common/redis/redis_keys.hpp"
+#include "common/scan/scan_summary.hpp"
+#include "common/scan/trivy_report.hpp"
 #include "daemon/api/services.hpp"
 
 namespace asio = boost::asio;
@@ -47,6 +49,10 @@ json build_json(const field_list& fields, bool with_dockerfile = true) {
     }
     if (std::find(hidden.begin(), hidden.end(), k) != hidden.end() ||
         (!with_dockerfile && k == "dockerfile")) {
+      continue;
+    }
+    if (k == "scan") {  // the scan stage's record, stored as JSON text (docs/scan.md)
+      j[k] = json::parse(v, nullptr, false);
       continue;
     }
     j[k] = v;
@@ -171,6 +177,61 @@ asio::awaitable<api_reply> build_log(const api_request& req, api_context& ctx) {
   api_reply reply;
   reply.raw = std::move(text);
   reply.content_type = "text/plain; charset=utf-8";
+  co_return reply;
+}
+
+// The build's scan record (its `scan` field) as JSON; 404 when it has none, or when the scan
+// was skipped (saying why).
+asio::awaitable<json> existing_scan(api_context& ctx, const std::string& id) {
+  const field_list fields = co_await existing_build(ctx, id);
+  const auto it = std::find_if(fields.begin(), fields.end(),
+                               [](const auto& f) { return f.first == "scan"; });
+  json scan = it == fields.end() ? json() : json::parse(it->second, nullptr, false);
+  if (!scan.is_object()) {
+    throw api_error{404, "build " + id + " has no scan (it has not reached its scan stage, or "
+                         "was built before scans existed)", ""};
+  }
+  if (scan.value("status", "") == "skipped") {
+    throw api_error{404, "build " + id + " has no scan: " + scan.value("message", "skipped"),
+                    ""};
+  }
+  co_return scan;
+}
+
+asio::awaitable<api_reply> build_scan(const api_request& req, api_context& ctx) {
+  const std::string& id = req.path_param("id");
+  json scan = co_await existing_scan(ctx, id);
+  json findings = json::array();
+  auto [ec, report] = co_await ctx.queue.scan_report(id);
+  check(ec);
+  if (report) {
+    report_outcome outcome = parse_trivy_report(*report);
+    if (auto* parsed = std::get_if<trivy_report>(&outcome)) {
+      std::sort(parsed->findings.begin(), parsed->findings.end(), worse);
+      for (std::size_t i = 0; i < std::min<std::size_t>(parsed->findings.size(), 1000); ++i) {
+        findings.push_back(to_json(parsed->findings[i]));
+      }
+      scan["findings_total"] = parsed->findings.size();
+    }
+  }
+  scan["build_id"] = id;
+  scan["findings"] = std::move(findings);
+  scan["report_stored"] = report.has_value();
+  co_return ok(scan);
+}
+
+asio::awaitable<api_reply> build_scan_report(const api_request& req, api_context& ctx) {
+  const std::string& id = req.path_param("id");
+  const json scan = co_await existing_scan(ctx, id);
+  auto [ec, report] = co_await ctx.queue.scan_report(id);
+  check(ec);
+  if (!report) {
+    throw api_error{404, "build " + id + " has no stored scan report (its scan: " +
+                             scan.value("message", "") + ")", ""};
+  }
+  api_reply reply;
+  reply.raw = std::move(*report);
+  reply.content_type = "application/json";
   co_return reply;
 }
 

@@ -129,6 +129,17 @@ const std::vector<api_route>& api_routes() {
         .parameters = {"Follow", "LastEventId"},
         .answers = {{200, "the log", "LogText", "text/plain"},
                     {200, "the log", "EventStream", "text/event-stream"}}}},
+      {"GET", "/builds/{id}/scan", viewer, build_scan,
+       {.operation_id = "getBuildScan", .tag = "builds",
+        .summary = "The scan of a build's image: summary, gate verdict and findings",
+        .description = "404 when the build has no scan (not scanned yet, or the scan was "
+                       "skipped: the message says why). status error: the scanner failed and "
+                       "the build with it (message). Findings worst first, at most 1,000.",
+        .answers = {{200, "the scan", "BuildScan"}}}},
+      {"GET", "/builds/{id}/scan/report", viewer, build_scan_report,
+       {.operation_id = "getBuildScanReport", .tag = "builds",
+        .summary = "The scanner's full report (Trivy JSON) as stored",
+        .answers = {{200, "the report", "ScanReport"}}}},
       {"POST", "/builds/{id}/cancel", developer, cancel_build,
        {.operation_id = "cancelBuild", .tag = "builds",
         .summary = "Cancel a build (queued: at once; running: within 2 s)",

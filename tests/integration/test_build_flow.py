@@ -189,6 +189,10 @@ def test_push_builds_pushes_and_records_the_digest_the_registry_serves(env):
     assert build["stages"]["clone"]["status"] == "succeeded"
     assert build["stages"]["build"]["status"] == "succeeded"
     assert build["dockerfile_path"] == "Dockerfile" and "built-by-kiwi" in build["dockerfile"]
+    # No scanner configured: the scan stage is skipped and says so (docs/scan.md).
+    assert build["scan"] == {"status": "skipped",
+                             "message": "scan skipped: no scanner configured (scan.trivy_path)"}
+    assert build["stages"]["push"]["status"] == "succeeded"
 
     # The service's history: status, commit, trigger, image, digest and how long each stage
     # took, without the stored Dockerfile (GET /builds/{id} keeps it).
@@ -213,7 +217,7 @@ def test_push_builds_pushes_and_records_the_digest_the_registry_serves(env):
     assert header.split() == ["BUILD", "#", "STATUS", "REF", "SHA", "TRIGGER", "QUEUED",
                               "DURATION", "STAGES", "IMAGE", "DIGEST"], res.stdout
     assert row.startswith(build_id) and " succeeded " in row and sha[:12] in row, row
-    assert re.search(r" clone:\d+(ms|\.\d+s),build:\d+(ms|\.\d+s|m\d\ds) ", row), row
+    assert re.search(r" clone:\d+(ms|\.\d+s),build:\d+(ms|\.\d+s|m\d\ds),scan:\S+,push:\S+ ", row), row
     assert f" {build['image']} " in row and row.endswith(" " + digest[:len("sha256:") + 12]), row
 
     # The log as text: the RUN output is there, the secret is not.

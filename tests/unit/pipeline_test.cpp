@@ -84,9 +84,10 @@ walk building(pipeline_job job = push_job()) {
 
 }  // namespace
 
-// A push build: service, clone (started by the claim), clone closed, build started, build
-// run, and the outcome with the build stage's fields; the workspace goes before the outcome.
-TEST_CASE("pipeline: a push build runs clone then build and finishes succeeded") {
+// A push build: service, clone (started by the claim), clone closed, then build, scan and push
+// each started, run and closed; the outcome carries the push stage's fields; the workspace goes
+// before the outcome.
+TEST_CASE("pipeline: a push build runs clone, build, scan, push and finishes succeeded") {
   walk w(push_job());
   CHECK(w.state() == pipeline_state::resolving_service);
   CHECK(w.actions() == std::vector{kind::resolve_service});
@@ -118,18 +119,63 @@ TEST_CASE("pipeline: a push build runs clone then build and finishes succeeded")
   CHECK(w.actions() == std::vector{kind::run_stage});
   CHECK(w.last().stage == pipeline_stage::build);
 
-  w.stage_ends(succeeded("built and pushed r/user-api:main-0123456@sha256:ab in 9 ms",
-                         {{"image", "r/user-api:main-0123456"}, {"digest", "sha256:ab"}},
-                         "built and pushed r/user-api:main-0123456@sha256:ab in 9 ms"));
+  w.stage_ends(succeeded("built r/user-api:main-0123456 in 9 ms",
+                         {{"image", "r/user-api:main-0123456"}, {"image_id", "sha256:1d"}}));
+  CHECK(w.state() == pipeline_state::closing_stage);
+  CHECK(w.last().mark.stage == "build");
+  w.on(recorded{true});
+  CHECK(w.last().mark.stage == "scan");
+  CHECK(w.last().mark.message == "scanning the image");
+  w.on(recorded{true});
+  CHECK(w.last().stage == pipeline_stage::scan);
+  w.stage_ends(succeeded("no findings; scan gate passed", {{"scan", "{}"}}));
+  CHECK(w.state() == pipeline_state::closing_stage);
+  CHECK(w.last().mark.stage == "scan");
+  CHECK(w.last().mark.fields == field_list{{"scan", "{}"}});
+  w.on(recorded{true});
+  CHECK(w.last().mark.stage == "push");
+  CHECK(w.last().mark.message == "pushing the image");
+  w.on(recorded{true});
+  CHECK(w.last().stage == pipeline_stage::push);
+
+  w.stage_ends(succeeded("pushed r/user-api:main-0123456@sha256:ab in 9 ms",
+                         {{"digest", "sha256:ab"}},
+                         "built and pushed r/user-api:main-0123456@sha256:ab"));
   CHECK(w.state() == pipeline_state::done);
   CHECK(w.actions() == std::vector{kind::remove_workspace, kind::finish});
   CHECK(w.end().outcome == job_outcome::succeeded);
   REQUIRE(w.end().stage);
-  CHECK(w.end().stage->stage == "build");
+  CHECK(w.end().stage->stage == "push");
   CHECK(w.end().stage->type == event_type::stage_succeeded);
-  CHECK(w.end().stage->fields.size() == 2);
-  CHECK(w.end().message == "built and pushed r/user-api:main-0123456@sha256:ab in 9 ms");
+  CHECK(w.end().stage->fields.size() == 1);
+  CHECK(w.end().message == "built and pushed r/user-api:main-0123456@sha256:ab");
   CHECK(w.end().error.empty());
+}
+
+// A failed scan gate ends the build before the push: permanent, with the scan's summary in the
+// failed stage's record fields.
+TEST_CASE("pipeline: a failed scan ends the build before the push, with its summary") {
+  walk w = building();
+  w.stage_ends(succeeded("built", {{"image", "r/a:1"}})).on(recorded{true}).on(recorded{true});
+  CHECK(w.last().stage == pipeline_stage::scan);
+  stage_report gate = failed("scan gate failed: 1 finding at or above CRITICAL",
+                             failure_kind::permanent);
+  gate.fields = {{"scan", R"({"status":"failed"})"}};
+  w.stage_ends(gate);
+  CHECK(w.state() == pipeline_state::done);
+  CHECK(w.end().outcome == job_outcome::failed);
+  REQUIRE(w.end().stage);
+  CHECK(w.end().stage->stage == "scan");
+  CHECK(w.end().stage->type == event_type::stage_failed);
+  CHECK(w.end().stage->fields == field_list{{"scan", R"({"status":"failed"})"}});
+  // A transient push failure retries the build.
+  walk p = building();
+  p.stage_ends(succeeded("built", {})).on(recorded{true}).on(recorded{true});
+  p.stage_ends(succeeded("scanned", {})).on(recorded{true}).on(recorded{true});
+  CHECK(p.last().stage == pipeline_stage::push);
+  p.stage_ends(failed("registry unreachable", failure_kind::transient));
+  CHECK(p.end().outcome == job_outcome::retry);
+  CHECK(p.end().stage->stage == "push");
 }
 
 // Without a first stage started by the claim, the worker records clone's stage.started.

@@ -45,10 +45,11 @@ struct retention_fixture : queue_fixture {
   }
 
   // Whether anything of the build is left: its record, its event stream (log lines included),
-  // its entry in the service's history.
+  // its scan report, its entry in the service's history.
   bool any_key_left(const std::string& service, const std::string& id) {
     return command(kiwi::redis_args("EXISTS", kiwi::keys::build(id))).integer != 0 ||
            command(kiwi::redis_args("EXISTS", kiwi::keys::build_events(id))).integer != 0 ||
+           command(kiwi::redis_args("EXISTS", kiwi::keys::build_scan_report(id))).integer != 0 ||
            command(kiwi::redis_args("ZSCORE", kiwi::keys::service_builds(service), id)).type !=
                kiwi::redis_value::kind::nil;
   }
@@ -82,6 +83,10 @@ TEST_CASE("retention removes exactly the old builds beyond the newest N, with al
   log.service = "a";
   log.message = "step 1/3";
   REQUIRE(f.run(f.queue.record(log, {}, "")).second);
+  // Scan reports, as scan stages store them: each goes with its build.
+  for (const auto& id : {old[0], old[2], old[7]}) {
+    REQUIRE(!f.run(f.queue.store_scan_report(id, R"({"SchemaVersion":2})")));
+  }
 
   const kiwi::retention_config policy{3, 1};  // the newest 3, and those of the last day
   CHECK(f.pruned(policy, "a") == 6);
@@ -93,6 +98,8 @@ TEST_CASE("retention removes exactly the old builds beyond the newest N, with al
   for (const auto& id : {old[1], old[7], recent[0], recent[1]}) {
     CHECK(f.whole("a", id));
   }
+  CHECK(f.run(f.queue.scan_report(old[7])).second == R"({"SchemaVersion":2})");
+  CHECK_FALSE(f.run(f.queue.scan_report(old[0])).second);
   CHECK(f.history("a") == 4);
   CHECK(f.pruned(policy, "a") == 0);  // nothing more to do
   CHECK(f.command(kiwi::redis_args("HGET", kiwi::keys::retention(), "pruned")).str == "6");

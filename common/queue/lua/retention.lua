@@ -2,8 +2,8 @@
 -- A build may go only when it is both beyond its service's newest `keep` builds and was queued
 -- before `cutoff` (ms): whichever rule keeps more wins. Never removed: the service's last
 -- successful build, a build in its protected set (deployment revisions), a build that has not
--- ended. Removing a build deletes its record and its event stream (the log lines are events)
--- and its entry in the service's history.
+-- ended. Removing a build deletes its record, its event stream (the log lines are events), its
+-- scan report and its entry in the service's history.
 local ended_status = {succeeded = true, failed = true, cancelled = true, superseded = true}
 -- The newest successful build of each service (by queue time) is kept whatever its age.
 local function note_success(svc, id, queued_at)
@@ -35,7 +35,7 @@ local function prune_service(svc, keep, cutoff, limit)
     kept = kept or (not last_success and status == 'succeeded')
     kept = kept or redis.call('SISMEMBER', protected, id) == 1
     if not kept then
-      redis.call('DEL', b, b .. ':events')
+      redis.call('DEL', b, b .. ':events', b .. ':scan')
       redis.call('ZREM', history, id)
       removed = removed + 1
     end
