@@ -155,7 +155,8 @@ environment_config parse_environment(const json& j, const std::string& where) {
   if (const json* v = member(j, "secret_env")) {
     e.secret_env = parse_variables(*v, at("secret_env"));
   }
-  for (const auto& [k, value] : e.secret_env) {
+  for (const auto& secret : e.secret_env) {
+    const std::string& k = secret.first;  // a named copy: clang 14 cannot capture a binding
     if (std::any_of(e.env.begin(), e.env.end(), [&](const auto& p) { return p.first == k; })) {
       fail(at("secret_env") + "." + k, "is also in env; give each variable once");
     }

@@ -6,83 +6,13 @@
 #include <stdexcept>
 
 #include "common/queue/retry_policy.hpp"
+#include "tests/unit/pipeline_walk.hpp"
 #include "worker/pipeline.hpp"
 
 using namespace kiwi;
+using namespace kiwi::pipeline_testing;
 using namespace std::chrono_literals;
 using kind = pipeline_action::kind;
-
-namespace {
-
-pipeline_job push_job() {
-  pipeline_job j;
-  j.kind = "push";
-  j.service = "user-api";
-  j.ref = "refs/heads/main";
-  j.sha = "0123456789abcdef0123456789abcdef01234567";
-  j.first_stage = "clone";
-  j.stage_started = true;  // as the webhook and the API enqueue it
-  j.attempt = 1;
-  j.worker = "host-1";
-  j.jitter = 0.5;
-  j.queue.max_attempts = 3;
-  j.queue.retry_base = 2000ms;
-  j.queue.retry_max = 300000ms;
-  return j;
-}
-
-stage_report succeeded(std::string message, field_list fields = {}, std::string summary = {}) {
-  stage_report r;
-  r.message = std::move(message);
-  r.fields = std::move(fields);
-  r.summary = std::move(summary);
-  return r;
-}
-
-stage_report failed(std::string message, failure_kind k) {
-  return stage_report::failed(std::move(message), k);
-}
-
-stage_report stopped(stop_reason why) { return stage_report::stopped(why); }
-
-// One build, stepped event by event.
-struct walk {
-  explicit walk(pipeline_job j) : job(std::move(j)), step(start_pipeline(job)) {}
-  walk& on(const pipeline_event& e) {
-    step = advance(job, step.at, e);
-    return *this;
-  }
-  walk& stage_ends(stage_report r) { return on(stage_finished{std::move(r)}); }
-  std::vector<kind> actions() const {
-    std::vector<kind> out;
-    for (const auto& a : step.actions) {
-      out.push_back(a.what);
-    }
-    return out;
-  }
-  const pipeline_action& last() const { return step.actions.back(); }
-  const build_end& end() const { return last().end; }
-  pipeline_state state() const { return step.at.state; }
-
-  pipeline_job job;
-  pipeline_step step;
-};
-
-// A push build whose clone stage is running (started by the claim).
-walk cloning(pipeline_job job = push_job(), bool clone_only = false) {
-  walk w(std::move(job));
-  w.on(service_found{clone_only});
-  return w;
-}
-
-// A push build whose build stage is running.
-walk building(pipeline_job job = push_job()) {
-  walk w = cloning(std::move(job));
-  w.stage_ends(succeeded("checked out", {{"tree", "t1"}})).on(recorded{true}).on(recorded{true});
-  return w;
-}
-
-}  // namespace
 
 // A push build: service, clone (started by the claim), clone closed, then build, scan and push
 // each started, run and closed; the outcome carries the push stage's fields; the workspace goes
@@ -367,57 +297,6 @@ TEST_CASE("pipeline: undecodable jobs and unknown kinds are dead-lettered") {
   CHECK(b.end().error ==
         "unknown job kind \"teleport\"; this worker runs push, deploy and noop");
   CHECK_FALSE(b.end().stage);
-}
-
-// A service with an auto_deploy environment: deploy follows the build (and push), and ends it.
-TEST_CASE("pipeline: a push build with auto_deploy ends with the deploy stage") {
-  walk w(push_job());
-  w.on(service_found{false, true});
-  w.stage_ends(succeeded("checked out", {{"tree", "t1"}})).on(recorded{true}).on(recorded{true});
-  CHECK(w.last().stage == pipeline_stage::build);
-  w.stage_ends(succeeded("built and pushed", {{"digest", "sha256:ab"}}));
-  CHECK(w.state() == pipeline_state::closing_stage);
-  w.on(recorded{true});
-  CHECK(w.last().mark.stage == "deploy");
-  CHECK(w.last().mark.message == "deploying the image");
-  w.on(recorded{true});
-  CHECK(w.actions() == std::vector{kind::run_stage});
-  CHECK(w.last().stage == pipeline_stage::deploy);
-  w.stage_ends(succeeded("deployed development revision 1", {}, "deployed"));
-  CHECK(w.end().outcome == job_outcome::succeeded);
-  CHECK(w.end().stage->stage == "deploy");
-  CHECK(w.end().message == "deployed");
-}
-
-// A failed deploy fails the build (never retried: a retry would build again).
-TEST_CASE("pipeline: a failed deploy fails the build") {
-  walk w(push_job());
-  w.on(service_found{false, true});
-  w.stage_ends(succeeded("checked out")).on(recorded{true}).on(recorded{true});
-  w.stage_ends(succeeded("built")).on(recorded{true}).on(recorded{true});
-  w.stage_ends(failed("deploy failed: exited with code 1", failure_kind::permanent));
-  CHECK(w.end().outcome == job_outcome::failed);
-  CHECK(w.end().stage->stage == "deploy");
-  CHECK(w.end().stage->status == "failed");
-}
-
-// A deploy job (API deploys and rollbacks): the service, then its one deploy stage, no clone.
-TEST_CASE("pipeline: a deploy job runs only the deploy stage") {
-  pipeline_job job = push_job();
-  job.kind = "deploy";
-  job.sha.clear();
-  job.first_stage.clear();
-  job.stage_started = false;
-  walk w(job);
-  CHECK(w.actions() == std::vector{kind::resolve_service});
-  w.on(service_found{false, false});
-  CHECK(w.last().mark.stage == "deploy");
-  w.on(recorded{true});
-  CHECK(w.last().stage == pipeline_stage::deploy);
-  CHECK_FALSE(w.step.at.workspace);
-  w.stage_ends(stopped(stop_reason::lease_lost));
-  CHECK(w.state() == pipeline_state::done);
-  CHECK(w.actions().empty());  // another worker owns it: nothing written, no workspace
 }
 
 // noop: one stage that needs no service and leaves no workspace.
