@@ -1,7 +1,9 @@
 #include "common/deploy/docker_deployer.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <map>
+#include <thread>
 
 #include "common/deploy/docker_engine.hpp"
 #include "common/deploy/docker_readiness.hpp"
@@ -149,18 +151,28 @@ deploy_result docker_rollout::run() {
 }
 
 void docker_rollout::undo() noexcept {
-  try {
-    for (const auto& r : created_) {
-      engine_.remove(r.id);
+  // Each container on its own, a few times: a crashing container that its restart policy is
+  // restarting can refuse a removal for a moment, and one refusal must not leave the others.
+  // What still remains (the engine is gone) is cleaned up by label by the next deploy.
+  for (const auto& r : created_) {
+    for (int attempt = 0; attempt < 5; ++attempt) {
+      try {
+        engine_.remove(r.id);
+        break;
+      } catch (const std::exception&) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      }
     }
-    created_.clear();
-    for (const auto& id : stopped_previous_) {
-      engine_.start(id);
-    }
-    stopped_previous_.clear();
-  } catch (const std::exception&) {
-    // The engine is gone: a later deploy of this environment cleans up by label.
   }
+  created_.clear();
+  for (const auto& id : stopped_previous_) {
+    try {
+      engine_.start(id);
+    } catch (const std::exception&) {
+      // Its restart policy or the next deploy brings it back.
+    }
+  }
+  stopped_previous_.clear();
 }
 
 }  // namespace
