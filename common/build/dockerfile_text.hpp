@@ -40,9 +40,11 @@ inline std::string join(const std::vector<std::string>& items, std::string_view 
   return out;
 }
 
-// A JSON string: also the quoting of a Dockerfile's exec-form arguments.
+// A JSON string: also the quoting of a Dockerfile's exec-form arguments. Bytes that are not
+// UTF-8 (a pushed file name may hold any) become U+FFFD instead of throwing.
 inline std::string json_string(std::string_view s) {
-  return nlohmann::json(std::string(s)).dump();
+  return nlohmann::json(std::string(s)).dump(-1, ' ', false,
+                                             nlohmann::json::error_handler_t::replace);
 }
 
 }  // namespace kiwi::dockerfile_text

@@ -51,6 +51,14 @@ TEST_CASE("auto: the root Dockerfile, else the error lists the ones found elsewh
   CHECK(contains(e.message, R"({"mode":"wizard"})"));
 }
 
+// Found by the dockerfile_wizard fuzz target: a Dockerfile elsewhere whose name is not UTF-8
+// made the error's JSON advice throw instead of answer.
+TEST_CASE("auto: a Dockerfile name that is not UTF-8 is named in the error, not thrown on") {
+  auto e = error_of(kiwi::locate_root_dockerfile(memory_view({{"x\xff\x36/Dockerfile", ""}})));
+  CHECK(contains(e.message, "no Dockerfile at the repository root"));
+  CHECK(contains(e.message, "\"path\":\"x\xef\xbf\xbd" "6/Dockerfile\""));
+}
+
 TEST_CASE("path: the Dockerfile and the context must stay inside the checkout") {
   kiwi::test::temp_dir t("kiwi-dockerfile");
   const fs::path repo = t.path() / "repo";
